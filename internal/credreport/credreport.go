@@ -1,0 +1,419 @@
+// Package credreport reads IAM credential reports in the forms people have them: the decoded CSV,
+// the JSON that `aws iam get-credential-report` prints (Content in base64), or the bare base64.
+// It streams: one user at a time, so memory stays flat in the number of users.
+package credreport
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/setupkeys/setupkeys"
+)
+
+// Column names of the credential report that the audit needs. Others are tolerated and ignored.
+const (
+	colUser            = "user"
+	colARN             = "arn"
+	colUserCreation    = "user_creation_time"
+	colPasswordEnabled = "password_enabled"
+)
+
+func keyColumn(slot int, field string) string { return fmt.Sprintf("access_key_%d_%s", slot, field) }
+
+var requiredColumns = func() []string {
+	cols := []string{colUser, colARN, colUserCreation, colPasswordEnabled}
+	for slot := 1; slot <= 2; slot++ {
+		for _, f := range []string{"active", "last_rotated", "last_used_date", "last_used_region", "last_used_service"} {
+			cols = append(cols, keyColumn(slot, f))
+		}
+	}
+	return cols
+}()
+
+// rootUser is the name the credential report gives the account's root user.
+const rootUser = "<root_account>"
+
+// Error is a problem with the input, named by place: the file, the line and the column when known.
+type Error struct {
+	File   string
+	Line   int
+	Column string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	if e.Column != "" {
+		fmt.Fprintf(&b, ": column %s", e.Column)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Format is the shape the input arrived in.
+type Format string
+
+const (
+	FormatCSV    Format = "csv"
+	FormatJSON   Format = "json"
+	FormatBase64 Format = "base64"
+)
+
+// Reader yields the users of one credential report.
+type Reader struct {
+	name      string
+	format    Format
+	csv       *csv.Reader
+	index     map[string]int
+	generated *time.Time
+	accountID string
+}
+
+// cliOutput is the JSON that `aws iam get-credential-report` prints.
+type cliOutput struct {
+	Content       *string `json:"Content"`
+	ReportFormat  string  `json:"ReportFormat"`
+	GeneratedTime string  `json:"GeneratedTime"`
+}
+
+// NewReader detects the input's format, reads the header and returns a Reader positioned at the
+// first user. name is used in error messages ("-" reads as "stdin").
+func NewReader(r io.Reader, name string) (*Reader, error) {
+	br := bufio.NewReaderSize(r, 64*1024)
+	if err := skipBOMAndSpace(br); err != nil {
+		return nil, &Error{File: name, Err: fmt.Errorf("reading: %w", err)}
+	}
+	head, err := br.Peek(5)
+	if len(head) == 0 {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, &Error{File: name, Err: fmt.Errorf("reading: %w", err)}
+		}
+		return nil, &Error{File: name, Err: errors.New("empty input: expected a credential report (CSV, JSON from `aws iam get-credential-report`, or base64)")}
+	}
+	rd := &Reader{name: name}
+	var body io.Reader
+	switch {
+	case head[0] == '{':
+		rd.format = FormatJSON
+		body, err = rd.openJSON(br)
+		if err != nil {
+			return nil, err
+		}
+	case strings.EqualFold(string(head), "user,"):
+		rd.format = FormatCSV
+		body = br
+	default:
+		rd.format = FormatBase64
+		body = base64.NewDecoder(base64.StdEncoding, &spaceDropper{r: br})
+	}
+	if err := rd.openCSV(body); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+func (rd *Reader) openJSON(r io.Reader) (io.Reader, error) {
+	var out cliOutput
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&out); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return nil, &Error{File: rd.name, Err: fmt.Errorf("invalid JSON at byte %d: %v", syn.Offset, err)}
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return nil, &Error{File: rd.name, Err: errors.New("truncated JSON: the object does not end")}
+		}
+		return nil, &Error{File: rd.name, Err: fmt.Errorf("invalid JSON: %v", err)}
+	}
+	if out.Content == nil {
+		return nil, &Error{File: rd.name, Column: "Content", Err: errors.New("JSON has no Content field: expected the output of `aws iam get-credential-report`")}
+	}
+	if out.ReportFormat != "" && !strings.EqualFold(out.ReportFormat, "text/csv") {
+		return nil, &Error{File: rd.name, Column: "ReportFormat", Err: fmt.Errorf("unsupported report format %q (want text/csv)", out.ReportFormat)}
+	}
+	if out.GeneratedTime != "" {
+		t, err := parseTime(out.GeneratedTime)
+		if err != nil {
+			return nil, &Error{File: rd.name, Column: "GeneratedTime", Err: err}
+		}
+		rd.generated = &t
+	}
+	content, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(*out.Content), ""))
+	if err != nil {
+		return nil, &Error{File: rd.name, Column: "Content", Err: fmt.Errorf("Content is not valid base64: %v", err)}
+	}
+	content = bytes.TrimPrefix(content, []byte("\ufeff"))
+	return bytes.NewReader(content), nil
+}
+
+func (rd *Reader) openCSV(body io.Reader) error {
+	cr := csv.NewReader(&bomStripper{r: body})
+	cr.FieldsPerRecord = -1 // checked per row, to name the line in our own words
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return &Error{File: rd.name, Line: 1, Err: errors.New("no header row: the report is empty")}
+		}
+		return rd.wrapRead(err)
+	}
+	rd.index = make(map[string]int, len(header))
+	for i, h := range header {
+		name := strings.ToLower(strings.TrimSpace(h))
+		if _, dup := rd.index[name]; dup {
+			return &Error{File: rd.name, Line: 1, Column: name, Err: errors.New("column appears twice in the header")}
+		}
+		rd.index[name] = i
+	}
+	var missing []string
+	for _, c := range requiredColumns {
+		if _, ok := rd.index[c]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return &Error{File: rd.name, Line: 1, Err: fmt.Errorf("not a credential report: header lacks %s", strings.Join(missing, ", "))}
+	}
+	rd.csv = cr
+	return nil
+}
+
+// Format reports which form the input was in.
+func (rd *Reader) Format() Format { return rd.format }
+
+// GeneratedTime is the report's generation time when the input carried it (the CLI's JSON).
+func (rd *Reader) GeneratedTime() *time.Time { return rd.generated }
+
+// Next returns the next user, or io.EOF after the last one. A bad row ends the read with an
+// *Error naming its line and column.
+func (rd *Reader) Next() (setupkeys.User, error) {
+	rec, err := rd.csv.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return setupkeys.User{}, io.EOF
+		}
+		return setupkeys.User{}, rd.wrapRead(err)
+	}
+	line, _ := rd.csv.FieldPos(0)
+	if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+		return rd.Next() // a blank-ish line: tolerate
+	}
+	if len(rec) < len(rd.index) {
+		return setupkeys.User{}, &Error{File: rd.name, Line: line, Err: fmt.Errorf("row has %d fields, the header has %d", len(rec), len(rd.index))}
+	}
+	p := rowParser{rd: rd, rec: rec, line: line}
+	u := setupkeys.User{
+		Name: p.str(colUser),
+		ARN:  p.str(colARN),
+		Line: line,
+	}
+	u.IsRoot = u.Name == rootUser
+	u.AccountID = setupkeys.AccountFromARN(u.ARN)
+	if p.err == nil && u.Name == "" {
+		p.fail(colUser, errors.New("empty user name"))
+	}
+	if p.err == nil && !strings.HasPrefix(u.ARN, "arn:") {
+		p.fail(colARN, fmt.Errorf("%q is not an ARN", u.ARN))
+	}
+	u.Created = p.requiredTime(colUserCreation)
+	if !u.IsRoot {
+		u.PasswordEnabled = p.boolean(colPasswordEnabled)
+		for slot := 1; slot <= 2; slot++ {
+			if k, ok := p.key(slot); ok {
+				u.Keys = append(u.Keys, k)
+			}
+		}
+	}
+	if p.err != nil {
+		return setupkeys.User{}, p.err
+	}
+	return u, nil
+}
+
+func (rd *Reader) wrapRead(err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: rd.name, Line: pe.StartLine, Err: fmt.Errorf("malformed CSV: %v", pe.Err)}
+	}
+	var ce base64.CorruptInputError
+	if errors.As(err, &ce) {
+		return &Error{File: rd.name, Err: fmt.Errorf("not a credential report: neither CSV, JSON nor valid base64 (bad base64 at byte %d)", int64(ce))}
+	}
+	return &Error{File: rd.name, Err: fmt.Errorf("reading: %w", err)}
+}
+
+// rowParser reads typed fields out of one record and keeps the first error.
+type rowParser struct {
+	rd   *Reader
+	rec  []string
+	line int
+	err  error
+}
+
+func (p *rowParser) fail(col string, err error) {
+	if p.err == nil {
+		p.err = &Error{File: p.rd.name, Line: p.line, Column: col, Err: err}
+	}
+}
+
+func (p *rowParser) str(col string) string { return strings.TrimSpace(p.rec[p.rd.index[col]]) }
+
+func (p *rowParser) requiredTime(col string) time.Time {
+	t, err := parseTime(p.str(col))
+	if err != nil {
+		p.fail(col, err)
+	}
+	return t
+}
+
+// optionalTime reads a time that may be N/A (or another of the report's "no value" words).
+func (p *rowParser) optionalTime(col string) time.Time {
+	v := p.str(col)
+	if isNoValue(v) {
+		return time.Time{}
+	}
+	t, err := parseTime(v)
+	if err != nil {
+		p.fail(col, err)
+	}
+	return t
+}
+
+func (p *rowParser) boolean(col string) bool {
+	v := p.str(col)
+	switch {
+	case strings.EqualFold(v, "true"):
+		return true
+	case strings.EqualFold(v, "false"), strings.EqualFold(v, "not_supported"):
+		return false
+	}
+	p.fail(col, fmt.Errorf("%q is not true or false", v))
+	return false
+}
+
+func (p *rowParser) key(slot int) (setupkeys.AccessKey, bool) {
+	k := setupkeys.AccessKey{
+		Slot:            slot,
+		Active:          p.boolean(keyColumn(slot, "active")),
+		Created:         p.optionalTime(keyColumn(slot, "last_rotated")),
+		LastUsed:        p.optionalTime(keyColumn(slot, "last_used_date")),
+		LastUsedRegion:  valueOrEmpty(p.str(keyColumn(slot, "last_used_region"))),
+		LastUsedService: valueOrEmpty(p.str(keyColumn(slot, "last_used_service"))),
+	}
+	if k.Created.IsZero() {
+		if k.Active {
+			p.fail(keyColumn(slot, "last_rotated"), errors.New("the key is active but has no creation date (N/A)"))
+		}
+		return k, false
+	}
+	return k, true
+}
+
+// isNoValue reports the credential report's words for "nothing here".
+func isNoValue(v string) bool {
+	switch strings.ToLower(v) {
+	case "n/a", "not_supported", "no_information", "":
+		return true
+	}
+	return false
+}
+
+func valueOrEmpty(v string) string {
+	if isNoValue(v) {
+		return ""
+	}
+	return v
+}
+
+// timeLayouts are the forms the report's times take: AWS writes +00:00, other tools write Z, and
+// some drop the seconds' fraction or add one.
+var timeLayouts = []string{time.RFC3339, time.RFC3339Nano, "2006-01-02T15:04:05-0700", "2006-01-02T15:04:05"}
+
+func parseTime(v string) (time.Time, error) {
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	if isNoValue(v) {
+		return time.Time{}, fmt.Errorf("%q where a time is required", v)
+	}
+	return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time like 2016-11-25T09:37:34+00:00", v)
+}
+
+func skipBOMAndSpace(br *bufio.Reader) error {
+	for {
+		r, _, err := br.ReadRune()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if r != '\ufeff' && r != ' ' && r != '\t' && r != '\r' && r != '\n' {
+			return br.UnreadRune()
+		}
+	}
+}
+
+// bomStripper drops a UTF-8 byte order mark at the start of decoded content.
+type bomStripper struct {
+	r       io.Reader
+	checked bool
+	pending []byte
+}
+
+func (b *bomStripper) Read(p []byte) (int, error) {
+	if !b.checked {
+		b.checked = true
+		head := make([]byte, 3)
+		n, err := io.ReadFull(b.r, head)
+		head = head[:n]
+		if !bytes.Equal(head, []byte("\ufeff")) {
+			b.pending = head
+		}
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+	}
+	if len(b.pending) > 0 {
+		n := copy(p, b.pending)
+		b.pending = b.pending[n:]
+		return n, nil
+	}
+	return b.r.Read(p)
+}
+
+// spaceDropper drops whitespace so wrapped base64 (76-column lines, CRLF) decodes.
+type spaceDropper struct{ r io.Reader }
+
+func (s *spaceDropper) Read(p []byte) (int, error) {
+	for {
+		n, err := s.r.Read(p)
+		j := 0
+		for _, c := range p[:n] {
+			if c != ' ' && c != '\n' && c != '\r' && c != '\t' {
+				p[j] = c
+				j++
+			}
+		}
+		if j > 0 || err != nil {
+			return j, err
+		}
+	}
+}

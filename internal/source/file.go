@@ -1,0 +1,73 @@
+// Package source turns where the data lives (a report file, a live account, an organization) into
+// account results: users read, the rule applied, findings kept. Only findings stay in memory.
+package source
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+
+	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/credreport"
+	"github.com/setupkeys/setupkeys/internal/rule"
+)
+
+// Options are what every source needs to judge keys.
+type Options struct {
+	Rule rule.Options
+	// KeepPassing keeps passing keys' findings (--all); otherwise they are only counted.
+	KeepPassing bool
+}
+
+// keep adds a user's findings to res, counting passes and keeping them only when asked.
+func (o Options) keep(res *setupkeys.AccountResult, findings []setupkeys.Finding) {
+	for _, f := range findings {
+		if f.Status == setupkeys.StatusPass {
+			res.Passed++
+			if !o.KeepPassing {
+				continue
+			}
+		}
+		res.Findings = append(res.Findings, f)
+	}
+}
+
+// FromReport audits a credential report read from r. name is the file's name for messages and the
+// source. kind tells whether the bytes came from a file or from a live account's report.
+func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Options) (setupkeys.AccountResult, error) {
+	rd, err := credreport.NewReader(r, name)
+	if err != nil {
+		return setupkeys.AccountResult{}, err
+	}
+	src := setupkeys.Source{Kind: kind, GeneratedTime: rd.GeneratedTime()}
+	if kind == setupkeys.SourceReportFile {
+		src.File = name
+	}
+	res := setupkeys.AccountResult{Source: src}
+	// A report has one row per user; a repeated ARN means the file was edited or concatenated.
+	// Keep 8 bytes per user to say so rather than the rows themselves.
+	seen := map[uint64]int{}
+	for {
+		u, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return setupkeys.AccountResult{}, err
+		}
+		res.Users++
+		if res.AccountID == "" && u.AccountID != "" {
+			res.AccountID = u.AccountID
+		}
+		h := fnv.New64a()
+		h.Write([]byte(u.ARN))
+		if first, dup := seen[h.Sum64()]; dup {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s:%d: user %s appears again (first on line %d); each row is judged on its own", name, u.Line, u.Name, first))
+		} else {
+			seen[h.Sum64()] = u.Line
+		}
+		opts.keep(&res, rule.Evaluate(u, src, opts.Rule))
+	}
+	return res, nil
+}
