@@ -84,8 +84,8 @@ type Finding struct {
 	ARN         string `json:"arn"`
 	KeySlot     int    `json:"key_slot"`
 	// AccessKeyID is nil until a live source resolves the key.
-	AccessKeyID *string `json:"access_key_id"`
-	Status      Status  `json:"status"`
+	AccessKeyID *string   `json:"access_key_id"`
+	Status      Status    `json:"status"`
 	UserCreated time.Time `json:"user_created"`
 	KeyCreated  time.Time `json:"key_created"`
 	// GapSeconds is key_created - user_created.

@@ -98,7 +98,7 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	if err := skipBOMAndSpace(br); err != nil {
 		return nil, &Error{File: name, Err: fmt.Errorf("reading: %w", err)}
 	}
-	head, err := br.Peek(5)
+	head, err := br.Peek(4096)
 	if len(head) == 0 {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return nil, &Error{File: name, Err: fmt.Errorf("reading: %w", err)}
@@ -114,7 +114,7 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 		if err != nil {
 			return nil, err
 		}
-	case strings.EqualFold(string(head), "user,"):
+	case looksLikeCSV(head):
 		rd.format = FormatCSV
 		body = br
 	default:
@@ -356,6 +356,14 @@ func parseTime(v string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time like 2016-11-25T09:37:34+00:00", v)
 }
 
+// looksLikeCSV: base64 never holds a comma, and a report's header line always does.
+func looksLikeCSV(head []byte) bool {
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	return bytes.IndexByte(head, ',') >= 0
+}
+
 func skipBOMAndSpace(br *bufio.Reader) error {
 	for {
 		r, _, err := br.ReadRune()
@@ -403,6 +411,9 @@ func (b *bomStripper) Read(p []byte) (int, error) {
 type spaceDropper struct{ r io.Reader }
 
 func (s *spaceDropper) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for {
 		n, err := s.r.Read(p)
 		j := 0
