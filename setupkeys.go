@@ -6,6 +6,7 @@ package setupkeys
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -142,6 +143,19 @@ func UserPathFromARN(arn string) string {
 		return "/"
 	}
 	return resource[:i+1]
+}
+
+// FormatGap prints a duration the way people read a gap between two creation times: "0s", "-1s",
+// "3m12s", "41d21h" (days and hours once it passes a day).
+func FormatGap(d time.Duration) string {
+	sign := ""
+	if d < 0 {
+		sign, d = "-", -d
+	}
+	if d >= 24*time.Hour {
+		return fmt.Sprintf("%s%dd%dh", sign, d/(24*time.Hour), (d%(24*time.Hour))/time.Hour)
+	}
+	return sign + d.Truncate(time.Second).String()
 }
 
 // MaskKeyID hides the middle of an access key ID for screens and logs: AKIA…WXYZ.

@@ -61,15 +61,15 @@ func CreatedAtSetup(userCreated, keyCreated time.Time, window time.Duration) boo
 func judge(userCreated time.Time, k setupkeys.AccessKey, window time.Duration) (setupkeys.Status, string) {
 	gap := k.Created.Sub(userCreated)
 	if !CreatedAtSetup(userCreated, k.Created, window) {
-		return setupkeys.StatusPass, fmt.Sprintf("key created %s after the user, outside the %s setup window", formatGap(gap), window)
+		return setupkeys.StatusPass, fmt.Sprintf("key created %s, outside the %s setup window", relativeGap(gap), window)
 	}
 	if !k.LastUsed.IsZero() {
-		return setupkeys.StatusPass, fmt.Sprintf("key created at setup (%s after the user) but used on %s", formatGap(gap), k.LastUsed.UTC().Format(time.RFC3339))
+		return setupkeys.StatusPass, fmt.Sprintf("key created at setup (%s) but used on %s", relativeGap(gap), k.LastUsed.UTC().Format(time.RFC3339))
 	}
 	if k.Created.Before(UsageTrackingStart) {
-		return setupkeys.StatusReview, fmt.Sprintf("key created at setup (%s after the user) with no last-used date, but created before 2015-04-22 when IAM began tracking key use: cannot prove it was never used", formatGap(gap))
+		return setupkeys.StatusReview, fmt.Sprintf("key created at setup (%s) with no last-used date, but created before 2015-04-22 when IAM began tracking key use: cannot prove it was never used", relativeGap(gap))
 	}
-	return setupkeys.StatusFail, fmt.Sprintf("key created at setup (%s after the user) and never used", formatGap(gap))
+	return setupkeys.StatusFail, fmt.Sprintf("key created at setup (%s) and never used", relativeGap(gap))
 }
 
 func newFinding(u setupkeys.User, k setupkeys.AccessKey, src setupkeys.Source, status setupkeys.Status, reason string) setupkeys.Finding {
@@ -100,16 +100,10 @@ func newFinding(u setupkeys.User, k setupkeys.AccessKey, src setupkeys.Source, s
 	return f
 }
 
-// formatGap prints a signed duration the way people read it: "0s", "-1s", "3m12s", "41d2h".
-func formatGap(d time.Duration) string {
-	sign := ""
+// relativeGap says where the key's creation sits relative to the user's: "4s after the user".
+func relativeGap(d time.Duration) string {
 	if d < 0 {
-		sign, d = "-", -d
+		return setupkeys.FormatGap(-d) + " before the user"
 	}
-	if d >= 24*time.Hour {
-		days := d / (24 * time.Hour)
-		hours := (d % (24 * time.Hour)) / time.Hour
-		return fmt.Sprintf("%s%dd%dh", sign, days, hours)
-	}
-	return sign + d.Truncate(time.Second).String()
+	return setupkeys.FormatGap(d) + " after the user"
 }

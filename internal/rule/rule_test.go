@@ -127,10 +127,10 @@ func TestCreatedAtSetupBounds(t *testing.T) {
 	}
 }
 
-func TestFormatGap(t *testing.T) {
-	for d, want := range map[time.Duration]string{0: "0s", -time.Second: "-1s", 192 * time.Second: "3m12s", 49 * time.Hour: "2d1h"} {
-		if got := formatGap(d); got != want {
-			t.Errorf("formatGap(%s) = %q, want %q", d, got, want)
+func TestRelativeGap(t *testing.T) {
+	for d, want := range map[time.Duration]string{0: "0s after the user", -time.Second: "1s before the user", 192 * time.Second: "3m12s after the user", 49 * time.Hour: "2d1h after the user"} {
+		if got := relativeGap(d); got != want {
+			t.Errorf("relativeGap(%s) = %q, want %q", d, got, want)
 		}
 	}
 }

@@ -1,0 +1,33 @@
+// Command setupkeys finds and safely removes IAM access keys created at console users' setup and
+// never used. main only wires the parts together and turns errors into exit codes.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/setupkeys/setupkeys/internal/cli"
+)
+
+var version = "dev"
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	f := &cli.Factory{IO: cli.SystemIO(), Now: time.Now}
+	root := cli.NewCmdRoot(f, version)
+	err := root.ExecuteContext(ctx)
+	code, msg := cli.ExitCode(err)
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, "setupkeys: "+msg)
+	}
+	return code
+}

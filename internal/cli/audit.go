@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/credreport"
+	"github.com/setupkeys/setupkeys/internal/report"
+	"github.com/setupkeys/setupkeys/internal/rule"
+	"github.com/setupkeys/setupkeys/internal/source"
+)
+
+// AWSFlags are the AWS CLI's connection flags.
+type AWSFlags struct {
+	Profile     string
+	Region      string
+	EndpointURL string
+}
+
+func (a *AWSFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&a.Profile, "profile", "", "AWS named profile (as in the AWS CLI)")
+	cmd.Flags().StringVar(&a.Region, "region", "", "AWS region for STS and regional endpoints (IAM is global)")
+	cmd.Flags().StringVar(&a.EndpointURL, "endpoint-url", "", "send every AWS call (IAM, STS, Organizations) to this URL, e.g. an emulator")
+}
+
+// SourceFlags choose and tune where an audit reads from; plan shares them.
+type SourceFlags struct {
+	AWS        AWSFlags
+	ReportPath string
+	Exact      bool
+	Window     time.Duration
+}
+
+func (s *SourceFlags) register(cmd *cobra.Command) {
+	s.AWS.register(cmd)
+	cmd.Flags().StringVar(&s.ReportPath, "report", "", "audit a credential report file (CSV, `aws iam get-credential-report` JSON, or base64; - for stdin) instead of the live account")
+	cmd.Flags().BoolVar(&s.Exact, "exact", false, "read the live IAM API user by user instead of the credential report (fresh data, more calls)")
+	cmd.Flags().DurationVar(&s.Window, "window", rule.DefaultWindow, "how long after a user's creation a key counts as created at setup")
+}
+
+func (s *SourceFlags) validate() error {
+	if s.Window <= 0 {
+		return BadInput(fmt.Errorf("--window must be positive, got %s", s.Window))
+	}
+	if s.ReportPath != "" && s.Exact {
+		return BadInput(errors.New("--report and --exact exclude each other: --exact reads the live API"))
+	}
+	if s.ReportPath != "" && (s.AWS.Profile != "" || s.AWS.EndpointURL != "") {
+		return BadInput(errors.New("--report audits a file: --profile and --endpoint-url do not apply"))
+	}
+	return nil
+}
+
+// AuditOptions is everything `setupkeys audit` needs.
+type AuditOptions struct {
+	IO  IOStreams
+	Now func() time.Time
+
+	Source     SourceFlags
+	Format     string
+	All        bool
+	Strict     bool
+	ShowKeyIDs bool
+}
+
+// NewCmdAudit builds `setupkeys audit`. runF replaces the run in tests of flag parsing.
+func NewCmdAudit(f *Factory, runF func(context.Context, *AuditOptions) error) *cobra.Command {
+	opts := &AuditOptions{IO: f.IO, Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Find access keys created at a console user's setup and never used",
+		Example: `  setupkeys audit --report examples/credential-report.csv
+  aws iam get-credential-report | setupkeys audit --report -
+  setupkeys audit --profile prod --format json
+  setupkeys audit --exact --all`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(report.Formats, opts.Format) {
+				return BadInput(fmt.Errorf("--format %q: want one of %s", opts.Format, strings.Join(report.Formats, ", ")))
+			}
+			if err := opts.Source.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return auditRun(cmd.Context(), opts)
+		},
+	}
+	opts.Source.register(cmd)
+	cmd.Flags().StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats, ", "))
+	cmd.Flags().BoolVar(&opts.All, "all", false, "list passing keys too")
+	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat review findings as failures (exit 3)")
+	cmd.Flags().BoolVar(&opts.ShowKeyIDs, "show-key-ids", false, "print access key IDs in full in the table (JSON and CSV always do)")
+	return cmd
+}
+
+func auditRun(ctx context.Context, opts *AuditOptions) error {
+	audit, err := collect(ctx, opts.IO, opts.Now, opts.Source, source.Options{Rule: rule.Options{Window: opts.Source.Window}, KeepPassing: opts.All})
+	if err != nil {
+		return err
+	}
+	if err := report.Render(opts.IO.Out, opts.Format, audit, report.Options{ShowKeyIDs: opts.ShowKeyIDs, Now: opts.Now()}); err != nil {
+		return fmt.Errorf("writing output: %w", err)
+	}
+	return auditExit(audit, opts.Strict)
+}
+
+// auditExit turns an audit into the exit contract: 3 when a key failed (or, with --strict, needs
+// review), else 1 when an account could not be audited, else 0.
+func auditExit(a setupkeys.Audit, strict bool) error {
+	counts := a.Count()
+	failed := counts[setupkeys.StatusFail]
+	if strict {
+		failed += counts[setupkeys.StatusReview]
+	}
+	if failed > 0 {
+		return &exitError{code: ExitFailed}
+	}
+	if a.Failed() {
+		return &exitError{code: ExitError, err: errors.New("some accounts could not be audited; see the output")}
+	}
+	return nil
+}
+
+// collect reads the chosen source into an audit.
+func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags SourceFlags, opts source.Options) (setupkeys.Audit, error) {
+	audit := setupkeys.Audit{StartedAt: now(), Window: flags.Window}
+	if flags.ReportPath != "" {
+		res, err := readReportFile(streams.In, flags.ReportPath, opts)
+		if err != nil {
+			return audit, err
+		}
+		audit.Accounts = []setupkeys.AccountResult{res}
+		return audit, nil
+	}
+	res, err := auditLive(ctx, flags, opts)
+	if err != nil {
+		return audit, err
+	}
+	audit.Accounts = []setupkeys.AccountResult{res}
+	return audit, nil
+}
+
+func readReportFile(stdin io.Reader, path string, opts source.Options) (setupkeys.AccountResult, error) {
+	name, r := path, stdin
+	if path == "-" {
+		name = "stdin"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return setupkeys.AccountResult{}, BadInput(err)
+		}
+		defer f.Close()
+		r = f
+	}
+	res, err := source.FromReport(r, name, setupkeys.SourceReportFile, opts)
+	var perr *credreport.Error
+	if errors.As(err, &perr) {
+		return res, BadInput(err)
+	}
+	return res, err
+}

@@ -1,0 +1,78 @@
+// Package cli holds the cobra commands. Each command is an Options struct, a NewCmdX that parses
+// flags into it, and an xRun that does the work through the packages below; flag parsing is
+// tested apart from behaviour by passing a runF.
+package cli
+
+import (
+	"errors"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// Exit codes, the contract in README.md.
+const (
+	ExitOK       = 0
+	ExitError    = 1 // AWS unreachable, access denied, an account that could not be audited
+	ExitBadInput = 2 // bad usage or bad input
+	ExitFailed   = 3 // at least one key failed the rule
+)
+
+// IOStreams are the process's standard streams, swapped for buffers in tests.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// StdinIsTTY and StderrIsTTY say whether a person is there to answer and to watch progress.
+	StdinIsTTY  bool
+	StderrIsTTY bool
+}
+
+// SystemIO returns the real streams.
+func SystemIO() IOStreams {
+	return IOStreams{
+		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+		StdinIsTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		StderrIsTTY: term.IsTerminal(int(os.Stderr.Fd())),
+	}
+}
+
+// Factory carries what commands need from the outside world.
+type Factory struct {
+	IO  IOStreams
+	Now func() time.Time
+}
+
+// exitError carries an exit code up to main. Err may be nil when the output already said it all
+// (a failing audit).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return ""
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// BadInput marks err as the user's input being wrong: exit 2.
+func BadInput(err error) error { return &exitError{code: ExitBadInput, err: err} }
+
+// ExitCode maps an error from a command to the process's exit code and the message to print
+// ("" when there is nothing to add).
+func ExitCode(err error) (int, string) {
+	if err == nil {
+		return ExitOK, ""
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code, ee.Error()
+	}
+	return ExitError, err.Error()
+}

@@ -1,0 +1,350 @@
+// Package report renders an audit for people (table) and machines (JSON, CSV). Renderers only
+// present what the rule and the sources decided; they never judge a key.
+package report
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/setupkeys/setupkeys"
+)
+
+// SchemaVersion is the version of the JSON document. Additive changes keep it; a field removed or
+// changed in meaning bumps it.
+const SchemaVersion = 1
+
+// Options control presentation only.
+type Options struct {
+	// ShowKeyIDs prints access key IDs in full in the table; otherwise they are masked.
+	// JSON and CSV always carry full IDs: they feed other tools.
+	ShowKeyIDs bool
+	// Now is the time the report's age is measured against.
+	Now time.Time
+}
+
+// Formats lists the output formats by name.
+var Formats = []string{"table", "json", "csv"}
+
+// Render writes a in the named format.
+func Render(w io.Writer, format string, a setupkeys.Audit, opts Options) error {
+	switch format {
+	case "table":
+		return Table(w, a, opts)
+	case "json":
+		return JSON(w, a, opts)
+	case "csv":
+		return CSV(w, a)
+	}
+	return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
+}
+
+// Document is the JSON output, documented in README.md ("JSON output").
+type Document struct {
+	SchemaVersion int                 `json:"schema_version"`
+	GeneratedAt   time.Time           `json:"generated_at"`
+	Window        string              `json:"window"`
+	Source        DocumentSource      `json:"source"`
+	Summary       Summary             `json:"summary"`
+	Accounts      []AccountSummary    `json:"accounts"`
+	Warnings      []string            `json:"warnings"`
+	Findings      []setupkeys.Finding `json:"findings"`
+}
+
+// DocumentSource is where the run's data came from. For one account it is that account's source;
+// for several it is "organization" and each account names its own.
+type DocumentSource struct {
+	setupkeys.Source
+	// AgeSeconds is how old a live report was when the run read it.
+	AgeSeconds *int64 `json:"age_seconds,omitempty"`
+}
+
+// Summary counts keys by status over the run.
+type Summary struct {
+	Accounts        int `json:"accounts"`
+	AccountsErrored int `json:"accounts_errored"`
+	Users           int `json:"users"`
+	Fail            int `json:"fail"`
+	Review          int `json:"review"`
+	Pass            int `json:"pass"`
+	Suppressed      int `json:"suppressed"`
+}
+
+// AccountSummary is one account's outcome: "ok", or "error" with the reason.
+type AccountSummary struct {
+	AccountID   string           `json:"account_id"`
+	AccountName string           `json:"account_name,omitempty"`
+	Status      string           `json:"status"`
+	Error       string           `json:"error,omitempty"`
+	Source      setupkeys.Source `json:"source"`
+	Users       int              `json:"users"`
+	Fail        int              `json:"fail"`
+	Review      int              `json:"review"`
+	Pass        int              `json:"pass"`
+	Suppressed  int              `json:"suppressed"`
+}
+
+// NewDocument builds the JSON document of an audit.
+func NewDocument(a setupkeys.Audit, now time.Time) Document {
+	doc := Document{
+		SchemaVersion: SchemaVersion,
+		GeneratedAt:   now.UTC(),
+		Window:        a.Window.String(),
+		Warnings:      []string{},
+		Findings:      []setupkeys.Finding{},
+		Accounts:      []AccountSummary{},
+	}
+	for _, acct := range a.Accounts {
+		s := AccountSummary{AccountID: acct.AccountID, AccountName: acct.AccountName, Status: "ok", Source: acct.Source, Users: acct.Users, Pass: acct.Passed}
+		if acct.Err != nil {
+			s.Status, s.Error = "error", acct.Err.Error()
+			doc.Summary.AccountsErrored++
+		}
+		for _, f := range acct.Findings {
+			switch f.Status {
+			case setupkeys.StatusFail:
+				s.Fail++
+			case setupkeys.StatusReview:
+				s.Review++
+			case setupkeys.StatusSuppressed:
+				s.Suppressed++
+			}
+		}
+		doc.Accounts = append(doc.Accounts, s)
+		doc.Summary.Users += s.Users
+		doc.Summary.Fail += s.Fail
+		doc.Summary.Review += s.Review
+		doc.Summary.Pass += s.Pass
+		doc.Summary.Suppressed += s.Suppressed
+		doc.Warnings = append(doc.Warnings, acct.Warnings...)
+		doc.Findings = append(doc.Findings, acct.Findings...)
+	}
+	doc.Summary.Accounts = len(a.Accounts)
+	if len(a.Accounts) == 1 {
+		doc.Source = DocumentSource{Source: a.Accounts[0].Source}
+		if g := a.Accounts[0].Source.GeneratedTime; g != nil && a.Accounts[0].Source.Kind == setupkeys.SourceLiveReport {
+			age := int64(now.Sub(*g) / time.Second)
+			doc.Source.AgeSeconds = &age
+		}
+	} else {
+		doc.Source = DocumentSource{Source: setupkeys.Source{Kind: "organization"}}
+	}
+	sortFindings(doc.Findings)
+	return doc
+}
+
+// JSON writes the audit as one JSON object.
+func JSON(w io.Writer, a setupkeys.Audit, opts Options) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(NewDocument(a, opts.Now))
+}
+
+// csvHeader names the CSV columns; they follow the JSON finding's field names.
+var csvHeader = []string{"account_id", "account_name", "user", "arn", "key_slot", "access_key_id", "status", "user_created", "key_created", "gap_seconds", "last_used", "last_used_service", "last_used_region", "source", "reason", "finding_id"}
+
+// CSV writes one row per finding, for spreadsheets and grep.
+func CSV(w io.Writer, a setupkeys.Audit) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(csvHeader); err != nil {
+		return err
+	}
+	for _, f := range NewDocument(a, time.Time{}).Findings {
+		keyID, lastUsed := "", ""
+		if f.AccessKeyID != nil {
+			keyID = *f.AccessKeyID
+		}
+		if f.LastUsed != nil {
+			lastUsed = f.LastUsed.Format(time.RFC3339)
+		}
+		err := cw.Write([]string{f.AccountID, f.AccountName, csvSafe(f.User), f.ARN, strconv.Itoa(f.KeySlot), keyID, string(f.Status),
+			f.UserCreated.Format(time.RFC3339), f.KeyCreated.Format(time.RFC3339), strconv.FormatInt(f.GapSeconds, 10), lastUsed,
+			f.LastUsedService, f.LastUsedRegion, string(f.Source.Kind), f.Reason, f.ID})
+		if err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// csvSafe defuses values a spreadsheet would run as a formula. IAM names may begin with + = - @.
+func csvSafe(v string) string {
+	if v != "" && strings.ContainsRune("=+-@", rune(v[0])) {
+		return "'" + v
+	}
+	return v
+}
+
+// Table writes the audit for people: where the data came from and how old it is, then per account
+// each key with its evidence and the reason for its status, then a summary.
+func Table(w io.Writer, a setupkeys.Audit, opts Options) error {
+	doc := NewDocument(a, opts.Now)
+	ew := &errWriter{w: w}
+	for i, acct := range a.Accounts {
+		if i > 0 {
+			ew.printf("\n")
+		}
+		title := acct.AccountID
+		if title == "" {
+			title = "(unknown account)"
+		}
+		if acct.AccountName != "" {
+			title += " (" + acct.AccountName + ")"
+		}
+		ew.printf("Account %s: %d users, source: %s\n", title, acct.Users, describeSource(acct.Source, opts.Now))
+		if acct.Err != nil {
+			ew.printf("  ERROR: %v\n", acct.Err)
+		}
+		for _, warning := range acct.Warnings {
+			ew.printf("  warning: %s\n", warning)
+		}
+		findings := append([]setupkeys.Finding(nil), acct.Findings...)
+		sortFindings(findings)
+		if len(findings) == 0 {
+			if acct.Err == nil {
+				ew.printf("  No access keys created at setup and left unused.\n")
+			}
+			continue
+		}
+		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  STATUS\tUSER\tSLOT\tACCESS KEY\tUSER CREATED\tKEY CREATED\tGAP\tLAST USED\tREASON")
+		for _, f := range findings {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(string(f.Status)), f.User, f.KeySlot, keyIDCell(f, opts.ShowKeyIDs),
+				f.UserCreated.Format(tableTime), f.KeyCreated.Format(tableTime), gapCell(f.GapSeconds), lastUsedCell(f), reasonCell(f))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	s := doc.Summary
+	ew.printf("\nSummary: %d fail, %d review, %d pass", s.Fail, s.Review, s.Pass)
+	if s.Suppressed > 0 {
+		ew.printf(", %d suppressed", s.Suppressed)
+	}
+	ew.printf(" (window %s", a.Window)
+	if len(a.Accounts) > 1 {
+		ew.printf(", %d accounts", s.Accounts)
+	}
+	if s.AccountsErrored > 0 {
+		ew.printf(", %d could not be audited", s.AccountsErrored)
+	}
+	ew.printf(")\n")
+	if s.Pass > 0 && !hasPassing(doc.Findings) {
+		ew.printf("Passing keys are counted, not listed; --all lists them.\n")
+	}
+	return ew.err
+}
+
+const tableTime = "2006-01-02 15:04:05"
+
+func describeSource(src setupkeys.Source, now time.Time) string {
+	switch src.Kind {
+	case setupkeys.SourceReportFile:
+		s := "report file " + src.File
+		if src.GeneratedTime != nil {
+			s += ", generated " + src.GeneratedTime.UTC().Format(time.RFC3339)
+		}
+		return s
+	case setupkeys.SourceLiveReport:
+		if src.GeneratedTime == nil {
+			return "live credential report"
+		}
+		age := now.Sub(*src.GeneratedTime).Truncate(time.Minute)
+		return fmt.Sprintf("live credential report generated %s (%s old; IAM reuses a report for up to 4h, --exact reads the API now)",
+			src.GeneratedTime.UTC().Format(time.RFC3339), age)
+	case setupkeys.SourceLiveAPI:
+		return "live IAM API (--exact)"
+	}
+	return string(src.Kind)
+}
+
+func keyIDCell(f setupkeys.Finding, show bool) string {
+	if f.AccessKeyID == nil {
+		return "-"
+	}
+	if show {
+		return *f.AccessKeyID
+	}
+	return setupkeys.MaskKeyID(*f.AccessKeyID)
+}
+
+func gapCell(seconds int64) string {
+	return setupkeys.FormatGap(time.Duration(seconds) * time.Second)
+}
+
+func lastUsedCell(f setupkeys.Finding) string {
+	if f.LastUsed == nil {
+		return "never (N/A)"
+	}
+	s := f.LastUsed.Format("2006-01-02")
+	if f.LastUsedService != "" {
+		s += " " + f.LastUsedService
+	}
+	if f.LastUsedRegion != "" {
+		s += " " + f.LastUsedRegion
+	}
+	return s
+}
+
+func reasonCell(f setupkeys.Finding) string {
+	if f.Suppression != nil {
+		s := "suppressed: " + f.Suppression.Reason
+		if f.Suppression.Expires != nil {
+			s += " (until " + f.Suppression.Expires.Format("2006-01-02") + ")"
+		}
+		return s + "; " + f.Reason
+	}
+	return f.Reason
+}
+
+func hasPassing(findings []setupkeys.Finding) bool {
+	for _, f := range findings {
+		if f.Status == setupkeys.StatusPass {
+			return true
+		}
+	}
+	return false
+}
+
+// statusOrder puts what needs action first.
+var statusOrder = map[setupkeys.Status]int{setupkeys.StatusFail: 0, setupkeys.StatusReview: 1, setupkeys.StatusSuppressed: 2, setupkeys.StatusPass: 3}
+
+func sortFindings(fs []setupkeys.Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.AccountID != b.AccountID {
+			return a.AccountID < b.AccountID
+		}
+		if statusOrder[a.Status] != statusOrder[b.Status] {
+			return statusOrder[a.Status] < statusOrder[b.Status]
+		}
+		if a.User != b.User {
+			return a.User < b.User
+		}
+		return a.KeySlot < b.KeySlot
+	})
+}
+
+// errWriter keeps the first write error so the table code reads straight.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }
