@@ -79,9 +79,21 @@ type Reader struct {
 	name      string
 	format    Format
 	csv       *csv.Reader
-	index     map[string]int
+	columns   int
+	cols      columnIndex
 	generated *time.Time
-	accountID string
+}
+
+// columnIndex holds where each needed column sits, resolved once from the header.
+type columnIndex struct {
+	user, arn, userCreation, passwordEnabled int
+	keys                                     [2]keyColumns
+}
+
+type keyColumns struct {
+	active, lastRotated, lastUsedDate, lastUsedRegion, lastUsedService int
+	// names for error messages
+	activeName, lastRotatedName, lastUsedDateName string
 }
 
 // cliOutput is the JSON that `aws iam get-credential-report` prints.
@@ -172,22 +184,32 @@ func (rd *Reader) openCSV(body io.Reader) error {
 		}
 		return rd.wrapRead(err)
 	}
-	rd.index = make(map[string]int, len(header))
+	index := make(map[string]int, len(header))
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(h))
-		if _, dup := rd.index[name]; dup {
+		if _, dup := index[name]; dup {
 			return &Error{File: rd.name, Line: 1, Column: name, Err: errors.New("column appears twice in the header")}
 		}
-		rd.index[name] = i
+		index[name] = i
 	}
 	var missing []string
 	for _, c := range requiredColumns {
-		if _, ok := rd.index[c]; !ok {
+		if _, ok := index[c]; !ok {
 			missing = append(missing, c)
 		}
 	}
 	if len(missing) > 0 {
 		return &Error{File: rd.name, Line: 1, Err: fmt.Errorf("not a credential report: header lacks %s", strings.Join(missing, ", "))}
+	}
+	rd.columns = len(header)
+	rd.cols = columnIndex{user: index[colUser], arn: index[colARN], userCreation: index[colUserCreation], passwordEnabled: index[colPasswordEnabled]}
+	for slot := 1; slot <= 2; slot++ {
+		rd.cols.keys[slot-1] = keyColumns{
+			active: index[keyColumn(slot, "active")], lastRotated: index[keyColumn(slot, "last_rotated")],
+			lastUsedDate: index[keyColumn(slot, "last_used_date")], lastUsedRegion: index[keyColumn(slot, "last_used_region")],
+			lastUsedService: index[keyColumn(slot, "last_used_service")],
+			activeName:      keyColumn(slot, "active"), lastRotatedName: keyColumn(slot, "last_rotated"), lastUsedDateName: keyColumn(slot, "last_used_date"),
+		}
 	}
 	rd.csv = cr
 	return nil
@@ -213,13 +235,14 @@ func (rd *Reader) Next() (setupkeys.User, error) {
 	if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 		return rd.Next() // a blank-ish line: tolerate
 	}
-	if len(rec) < len(rd.index) {
-		return setupkeys.User{}, &Error{File: rd.name, Line: line, Err: fmt.Errorf("row has %d fields, the header has %d", len(rec), len(rd.index))}
+	if len(rec) < rd.columns {
+		return setupkeys.User{}, &Error{File: rd.name, Line: line, Err: fmt.Errorf("row has %d fields, the header has %d", len(rec), rd.columns)}
 	}
 	p := rowParser{rd: rd, rec: rec, line: line}
+	c := &rd.cols
 	u := setupkeys.User{
-		Name: p.str(colUser),
-		ARN:  p.str(colARN),
+		Name: p.str(c.user),
+		ARN:  p.str(c.arn),
 		Line: line,
 	}
 	u.IsRoot = u.Name == rootUser
@@ -230,11 +253,11 @@ func (rd *Reader) Next() (setupkeys.User, error) {
 	if p.err == nil && !strings.HasPrefix(u.ARN, "arn:") {
 		p.fail(colARN, fmt.Errorf("%q is not an ARN", u.ARN))
 	}
-	u.Created = p.requiredTime(colUserCreation)
+	u.Created = p.requiredTime(c.userCreation, colUserCreation)
 	if !u.IsRoot {
-		u.PasswordEnabled = p.boolean(colPasswordEnabled)
+		u.PasswordEnabled = p.boolean(c.passwordEnabled, colPasswordEnabled)
 		for slot := 1; slot <= 2; slot++ {
-			if k, ok := p.key(slot); ok {
+			if k, ok := p.key(slot, &c.keys[slot-1]); ok {
 				u.Keys = append(u.Keys, k)
 			}
 		}
@@ -271,10 +294,10 @@ func (p *rowParser) fail(col string, err error) {
 	}
 }
 
-func (p *rowParser) str(col string) string { return strings.TrimSpace(p.rec[p.rd.index[col]]) }
+func (p *rowParser) str(i int) string { return strings.TrimSpace(p.rec[i]) }
 
-func (p *rowParser) requiredTime(col string) time.Time {
-	t, err := parseTime(p.str(col))
+func (p *rowParser) requiredTime(i int, col string) time.Time {
+	t, err := parseTime(p.str(i))
 	if err != nil {
 		p.fail(col, err)
 	}
@@ -282,8 +305,8 @@ func (p *rowParser) requiredTime(col string) time.Time {
 }
 
 // optionalTime reads a time that may be N/A (or another of the report's "no value" words).
-func (p *rowParser) optionalTime(col string) time.Time {
-	v := p.str(col)
+func (p *rowParser) optionalTime(i int, col string) time.Time {
+	v := p.str(i)
 	if isNoValue(v) {
 		return time.Time{}
 	}
@@ -294,8 +317,8 @@ func (p *rowParser) optionalTime(col string) time.Time {
 	return t
 }
 
-func (p *rowParser) boolean(col string) bool {
-	v := p.str(col)
+func (p *rowParser) boolean(i int, col string) bool {
+	v := p.str(i)
 	switch {
 	case strings.EqualFold(v, "true"):
 		return true
@@ -306,18 +329,18 @@ func (p *rowParser) boolean(col string) bool {
 	return false
 }
 
-func (p *rowParser) key(slot int) (setupkeys.AccessKey, bool) {
+func (p *rowParser) key(slot int, c *keyColumns) (setupkeys.AccessKey, bool) {
 	k := setupkeys.AccessKey{
 		Slot:            slot,
-		Active:          p.boolean(keyColumn(slot, "active")),
-		Created:         p.optionalTime(keyColumn(slot, "last_rotated")),
-		LastUsed:        p.optionalTime(keyColumn(slot, "last_used_date")),
-		LastUsedRegion:  valueOrEmpty(p.str(keyColumn(slot, "last_used_region"))),
-		LastUsedService: valueOrEmpty(p.str(keyColumn(slot, "last_used_service"))),
+		Active:          p.boolean(c.active, c.activeName),
+		Created:         p.optionalTime(c.lastRotated, c.lastRotatedName),
+		LastUsed:        p.optionalTime(c.lastUsedDate, c.lastUsedDateName),
+		LastUsedRegion:  valueOrEmpty(p.str(c.lastUsedRegion)),
+		LastUsedService: valueOrEmpty(p.str(c.lastUsedService)),
 	}
 	if k.Created.IsZero() {
 		if k.Active {
-			p.fail(keyColumn(slot, "last_rotated"), errors.New("the key is active but has no creation date (N/A)"))
+			p.fail(c.lastRotatedName, errors.New("the key is active but has no creation date (N/A)"))
 		}
 		return k, false
 	}
@@ -326,11 +349,7 @@ func (p *rowParser) key(slot int) (setupkeys.AccessKey, bool) {
 
 // isNoValue reports the credential report's words for "nothing here".
 func isNoValue(v string) bool {
-	switch strings.ToLower(v) {
-	case "n/a", "not_supported", "no_information", "":
-		return true
-	}
-	return false
+	return v == "" || strings.EqualFold(v, "N/A") || strings.EqualFold(v, "not_supported") || strings.EqualFold(v, "no_information")
 }
 
 func valueOrEmpty(v string) string {

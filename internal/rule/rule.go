@@ -3,7 +3,6 @@
 package rule
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/setupkeys/setupkeys"
@@ -38,18 +37,47 @@ func (o Options) window() time.Duration {
 // applies to: active keys of users who can sign in to the console. Keys the rule does not apply to
 // (root, no console password, inactive) produce no finding.
 func Evaluate(u setupkeys.User, src setupkeys.Source, opts Options) []setupkeys.Finding {
-	if u.IsRoot || !u.PasswordEnabled {
-		return nil
-	}
 	var findings []setupkeys.Finding
+	for _, v := range Judge(u, opts, nil) {
+		findings = append(findings, NewFinding(u, v, src))
+	}
+	return findings
+}
+
+// Verdict is the rule's judgement of one key, before it is dressed as a finding. Sources that only
+// count passing keys skip building their findings.
+type Verdict struct {
+	Key    setupkeys.AccessKey
+	Status setupkeys.Status
+	// AtSetup is whether the key was created within the setup window.
+	AtSetup bool
+	Window  time.Duration
+}
+
+// Judge appends to dst a verdict for each key of u that the rule applies to, and returns it.
+// Pass a reused dst to judge many users without allocating.
+func Judge(u setupkeys.User, opts Options, dst []Verdict) []Verdict {
+	dst = dst[:0]
+	if u.IsRoot || !u.PasswordEnabled {
+		return dst
+	}
+	window := opts.window()
 	for _, k := range u.Keys {
 		if !k.Active || k.Created.IsZero() {
 			continue
 		}
-		status, reason := judge(u.Created, k, opts.window())
-		findings = append(findings, newFinding(u, k, src, status, reason))
+		v := Verdict{Key: k, Window: window, AtSetup: CreatedAtSetup(u.Created, k.Created, window)}
+		switch {
+		case !v.AtSetup, !k.LastUsed.IsZero():
+			v.Status = setupkeys.StatusPass
+		case k.Created.Before(UsageTrackingStart):
+			v.Status = setupkeys.StatusReview
+		default:
+			v.Status = setupkeys.StatusFail
+		}
+		dst = append(dst, v)
 	}
-	return findings
+	return dst
 }
 
 // CreatedAtSetup reports whether a key made at keyCreated counts as made at the setup of a user
@@ -58,35 +86,37 @@ func CreatedAtSetup(userCreated, keyCreated time.Time, window time.Duration) boo
 	return !keyCreated.Before(userCreated.Add(-creationSlack)) && !keyCreated.After(userCreated.Add(window))
 }
 
-func judge(userCreated time.Time, k setupkeys.AccessKey, window time.Duration) (setupkeys.Status, string) {
-	gap := k.Created.Sub(userCreated)
-	if !CreatedAtSetup(userCreated, k.Created, window) {
-		return setupkeys.StatusPass, fmt.Sprintf("key created %s, outside the %s setup window", relativeGap(gap), window)
+// Reason explains a verdict in words, with the evidence it rests on.
+func (v Verdict) Reason(userCreated time.Time) string {
+	gap := relativeGap(v.Key.Created.Sub(userCreated))
+	switch {
+	case !v.AtSetup:
+		return "key created " + gap + ", outside the " + v.Window.String() + " setup window"
+	case v.Status == setupkeys.StatusPass:
+		return "key created at setup (" + gap + ") but used on " + v.Key.LastUsed.UTC().Format(time.RFC3339)
+	case v.Status == setupkeys.StatusReview:
+		return "key created at setup (" + gap + ") with no last-used date, but created before 2015-04-22 when IAM began tracking key use: cannot prove it was never used"
 	}
-	if !k.LastUsed.IsZero() {
-		return setupkeys.StatusPass, fmt.Sprintf("key created at setup (%s) but used on %s", relativeGap(gap), k.LastUsed.UTC().Format(time.RFC3339))
-	}
-	if k.Created.Before(UsageTrackingStart) {
-		return setupkeys.StatusReview, fmt.Sprintf("key created at setup (%s) with no last-used date, but created before 2015-04-22 when IAM began tracking key use: cannot prove it was never used", relativeGap(gap))
-	}
-	return setupkeys.StatusFail, fmt.Sprintf("key created at setup (%s) and never used", relativeGap(gap))
+	return "key created at setup (" + gap + ") and never used"
 }
 
-func newFinding(u setupkeys.User, k setupkeys.AccessKey, src setupkeys.Source, status setupkeys.Status, reason string) setupkeys.Finding {
+// NewFinding dresses a verdict on one of u's keys as a finding with its evidence.
+func NewFinding(u setupkeys.User, v Verdict, src setupkeys.Source) setupkeys.Finding {
+	k := v.Key
 	f := setupkeys.Finding{
 		ID:              setupkeys.FindingID(u.AccountID, u.ARN, k.Slot, k.Created),
 		AccountID:       u.AccountID,
 		User:            u.Name,
 		ARN:             u.ARN,
 		KeySlot:         k.Slot,
-		Status:          status,
+		Status:          v.Status,
 		UserCreated:     u.Created.UTC(),
 		KeyCreated:      k.Created.UTC(),
 		GapSeconds:      int64(k.Created.Sub(u.Created) / time.Second),
 		LastUsedService: k.LastUsedService,
 		LastUsedRegion:  k.LastUsedRegion,
 		Source:          src,
-		Reason:          reason,
+		Reason:          v.Reason(u.Created),
 		ReportLine:      u.Line,
 	}
 	if k.ID != "" {

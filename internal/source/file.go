@@ -20,17 +20,20 @@ type Options struct {
 	KeepPassing bool
 }
 
-// keep adds a user's findings to res, counting passes and keeping them only when asked.
-func (o Options) keep(res *setupkeys.AccountResult, findings []setupkeys.Finding) {
-	for _, f := range findings {
-		if f.Status == setupkeys.StatusPass {
+// keep judges u's keys and adds the findings to res, counting passes and building their findings
+// only when asked. buf is scratch space reused across users.
+func (o Options) keep(res *setupkeys.AccountResult, u setupkeys.User, src setupkeys.Source, buf []rule.Verdict) []rule.Verdict {
+	buf = rule.Judge(u, o.Rule, buf)
+	for _, v := range buf {
+		if v.Status == setupkeys.StatusPass {
 			res.Passed++
 			if !o.KeepPassing {
 				continue
 			}
 		}
-		res.Findings = append(res.Findings, f)
+		res.Findings = append(res.Findings, rule.NewFinding(u, v, src))
 	}
+	return buf
 }
 
 // FromReport audits a credential report read from r. name is the file's name for messages and the
@@ -48,6 +51,7 @@ func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Option
 	// A report has one row per user; a repeated ARN means the file was edited or concatenated.
 	// Keep 8 bytes per user to say so rather than the rows themselves.
 	seen := map[uint64]int{}
+	var verdicts []rule.Verdict
 	for {
 		u, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -67,7 +71,7 @@ func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Option
 		} else {
 			seen[h.Sum64()] = u.Line
 		}
-		opts.keep(&res, rule.Evaluate(u, src, opts.Rule))
+		verdicts = opts.keep(&res, u, src, verdicts)
 	}
 	return res, nil
 }
