@@ -109,7 +109,7 @@ func auditRun(ctx context.Context, opts *AuditOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := report.Render(opts.IO.Out, opts.Format, audit, report.Options{ShowKeyIDs: opts.ShowKeyIDs, Now: opts.Now()}); err != nil {
+	if err := report.Render(opts.IO.Out, opts.Format, audit, report.Options{ShowKeyIDs: opts.ShowKeyIDs, Now: opts.Now(), IndentJSON: opts.IO.StdoutIsTTY}); err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}
 	return auditExit(audit, opts.Strict)

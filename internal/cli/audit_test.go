@@ -27,7 +27,8 @@ const exampleReport = "../../examples/credential-report.csv"
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	f := &Factory{IO: IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut}, Now: func() time.Time { return fixedNow }}
+	// StdoutIsTTY: golden files are easier to read indented.
+	f := &Factory{IO: IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut, StdoutIsTTY: true}, Now: func() time.Time { return fixedNow }}
 	root := NewCmdRoot(f, "test")
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())

@@ -25,8 +25,10 @@ type IOStreams struct {
 	In     io.Reader
 	Out    io.Writer
 	ErrOut io.Writer
-	// StdinIsTTY and StderrIsTTY say whether a person is there to answer and to watch progress.
+	// StdinIsTTY, StdoutIsTTY and StderrIsTTY say whether a person is there to answer, to read
+	// and to watch progress.
 	StdinIsTTY  bool
+	StdoutIsTTY bool
 	StderrIsTTY bool
 }
 
@@ -35,6 +37,7 @@ func SystemIO() IOStreams {
 	return IOStreams{
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		StdinIsTTY:  term.IsTerminal(int(os.Stdin.Fd())),
+		StdoutIsTTY: term.IsTerminal(int(os.Stdout.Fd())),
 		StderrIsTTY: term.IsTerminal(int(os.Stderr.Fd())),
 	}
 }

@@ -27,6 +27,9 @@ type Options struct {
 	ShowKeyIDs bool
 	// Now is the time the report's age is measured against.
 	Now time.Time
+	// IndentJSON pretty-prints JSON for a person at a terminal; pipes get compact JSON, which is
+	// several times faster to write for large audits.
+	IndentJSON bool
 }
 
 // Formats lists the output formats by name.
@@ -142,7 +145,9 @@ func NewDocument(a setupkeys.Audit, now time.Time) Document {
 // JSON writes the audit as one JSON object.
 func JSON(w io.Writer, a setupkeys.Audit, opts Options) error {
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	if opts.IndentJSON {
+		enc.SetIndent("", "  ")
+	}
 	return enc.Encode(NewDocument(a, opts.Now))
 }
 
