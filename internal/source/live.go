@@ -1,0 +1,733 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/rule"
+)
+
+// KeyAPI reads one user's access keys and when each was last used. *iam.Client satisfies it.
+type KeyAPI interface {
+	ListAccessKeys(ctx context.Context, params *iam.ListAccessKeysInput, optFns ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error)
+	GetAccessKeyLastUsed(ctx context.Context, params *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
+}
+
+// ReportAPI is what LiveReport calls: the credential report, then the flagged keys.
+type ReportAPI interface {
+	GenerateCredentialReport(ctx context.Context, params *iam.GenerateCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GenerateCredentialReportOutput, error)
+	GetCredentialReport(ctx context.Context, params *iam.GetCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GetCredentialReportOutput, error)
+	KeyAPI
+}
+
+// ExactAPI is what LiveExact calls: every user, its password and its keys.
+type ExactAPI interface {
+	ListUsers(ctx context.Context, params *iam.ListUsersInput, optFns ...func(*iam.Options)) (*iam.ListUsersOutput, error)
+	GetLoginProfile(ctx context.Context, params *iam.GetLoginProfileInput, optFns ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error)
+	KeyAPI
+}
+
+var (
+	_ ReportAPI = (*iam.Client)(nil)
+	_ ExactAPI  = (*iam.Client)(nil)
+)
+
+// Names of the IAM actions the live sources call, as Calls counts them.
+const (
+	ActionGenerateCredentialReport = "GenerateCredentialReport"
+	ActionGetCredentialReport      = "GetCredentialReport"
+	ActionListUsers                = "ListUsers"
+	ActionGetLoginProfile          = "GetLoginProfile"
+	ActionListAccessKeys           = "ListAccessKeys"
+	ActionGetAccessKeyLastUsed     = "GetAccessKeyLastUsed"
+)
+
+// Defaults of LiveOptions.
+const (
+	DefaultConcurrency     = 8
+	DefaultReportTimeout   = 5 * time.Minute
+	DefaultPollInterval    = time.Second
+	DefaultMaxPollInterval = 16 * time.Second
+)
+
+// staleReport is the age past which a live report earns a warning. IAM hands back the last
+// report for up to 4 hours instead of making a new one.
+const staleReport = time.Hour
+
+// LiveOptions tune the live sources. The zero value works: every field has a default.
+type LiveOptions struct {
+	Options
+	// Concurrency bounds the users worked on at once (default DefaultConcurrency). IAM throttles
+	// per account; the SDK's retryer absorbs what this lets through.
+	Concurrency int
+	// ReportTimeout bounds the wait for the credential report, retries included.
+	ReportTimeout time.Duration
+	// PollInterval is the first wait between two polls of the report; each wait doubles, up to
+	// MaxPollInterval.
+	PollInterval    time.Duration
+	MaxPollInterval time.Duration
+	// Now and Sleep are the clock; tests inject fakes. Sleep must return ctx's error when ctx
+	// ends first.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Calls, when set, counts the API calls made (one per request the SDK is asked for; the
+	// SDK's own retries are not counted).
+	Calls *Calls
+}
+
+func (o LiveOptions) concurrency() int {
+	if o.Concurrency <= 0 {
+		return DefaultConcurrency
+	}
+	return o.Concurrency
+}
+
+func (o LiveOptions) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
+}
+
+func (o LiveOptions) sleep(ctx context.Context, d time.Duration) error {
+	if o.Sleep != nil {
+		return o.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func durationOr(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Calls counts API calls by action. It is safe for concurrent use; a nil *Calls counts nothing.
+type Calls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *Calls) add(action string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[action]++
+}
+
+// Get returns how many calls of action were made.
+func (c *Calls) Get(action string) int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[action]
+}
+
+// Total returns how many calls were made in all.
+func (c *Calls) Total() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	total := 0
+	for _, n := range c.n {
+		total += n
+	}
+	return total
+}
+
+// Map returns a copy of the counts by action.
+func (c *Calls) Map() map[string]int {
+	m := map[string]int{}
+	if c == nil {
+		return m
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.n {
+		m[k] = v
+	}
+	return m
+}
+
+// String lists the counts by action name: "GetCredentialReport=1 ListAccessKeys=3".
+func (c *Calls) String() string {
+	m := c.Map()
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
+	}
+	return strings.Join(parts, " ")
+}
+
+// LiveReport audits a live account through its credential report: one report for every user,
+// then a live check of each key the report flags (fail or review): the report has no key IDs and
+// may be hours old. API calls: O(1) for the report plus O(findings), never O(users).
+//
+// accountID is the caller's account (STS); when empty, the report's ARNs name it. On error the
+// result holds what was found before the error, and its Err is the same error.
+func LiveReport(ctx context.Context, api ReportAPI, accountID string, opts LiveOptions) (setupkeys.AccountResult, error) {
+	fail := func(res setupkeys.AccountResult, err error) (setupkeys.AccountResult, error) {
+		res.Err = err
+		return res, err
+	}
+	empty := setupkeys.AccountResult{AccountID: accountID, Source: setupkeys.Source{Kind: setupkeys.SourceLiveReport}}
+	rep, err := fetchReport(ctx, api, opts)
+	if err != nil {
+		return fail(empty, err)
+	}
+	res, err := FromReport(bytes.NewReader(rep.Content), "credential report", setupkeys.SourceLiveReport, opts.Options)
+	if err != nil {
+		return fail(empty, err)
+	}
+	if rep.GeneratedTime != nil {
+		t := rep.GeneratedTime.UTC()
+		res.Source.GeneratedTime = &t
+		if age := opts.now().Sub(t); age > staleReport {
+			res.Warnings = append(res.Warnings, fmt.Sprintf(
+				"the credential report was generated at %s, %s ago (IAM makes a new one at most every 4 hours): users and keys created since are not in it; flagged keys were re-checked live",
+				t.Format(time.RFC3339), setupkeys.FormatGap(age)))
+		}
+	}
+	switch {
+	case accountID == "":
+		accountID = res.AccountID
+	case res.AccountID != "" && res.AccountID != accountID:
+		res.Warnings = append(res.Warnings, fmt.Sprintf("the credential report's ARNs name account %s, but the credentials belong to %s; findings are filed under %s", res.AccountID, accountID, accountID))
+	}
+	res.AccountID = accountID
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		f.Source = res.Source
+		if f.AccountID != accountID {
+			f.AccountID = accountID
+			f.ID = setupkeys.FindingID(accountID, f.ARN, f.KeySlot, f.KeyCreated)
+		}
+	}
+	if err := resolveFlagged(ctx, api, &res, opts); err != nil {
+		return fail(res, err)
+	}
+	return res, nil
+}
+
+// fetchReport generates the credential report and reads it, waiting with exponential backoff
+// until it is ready, within opts.ReportTimeout.
+func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.GetCredentialReportOutput, error) {
+	timeout := durationOr(opts.ReportTimeout, DefaultReportTimeout)
+	deadline := opts.now().Add(timeout)
+	delay := durationOr(opts.PollInterval, DefaultPollInterval)
+	maxDelay := durationOr(opts.MaxPollInterval, DefaultMaxPollInterval)
+	generate := true
+	var waitingFor string // what the last wait was for, for the timeout message
+	for {
+		if generate {
+			opts.Calls.add(ActionGenerateCredentialReport)
+			out, err := api.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{})
+			switch code := errorCode(err); {
+			case err == nil && out.State == types.ReportStateTypeComplete:
+				generate = false
+			case err == nil:
+				waitingFor = fmt.Sprintf("report generation %s", out.State)
+			case code == "LimitExceeded" || code == "ReportGenerationLimitExceeded":
+				waitingFor = "GenerateCredentialReport: " + code
+			case isThrottle(err):
+				waitingFor = "GenerateCredentialReport throttled"
+			default:
+				return nil, fmt.Errorf("iam GenerateCredentialReport: %w", err)
+			}
+		}
+		if !generate {
+			opts.Calls.add(ActionGetCredentialReport)
+			out, err := api.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
+			switch code := errorCode(err); {
+			case err == nil:
+				return out, nil
+			case code == "ReportInProgress":
+				waitingFor = "GetCredentialReport: ReportInProgress"
+			case code == "ReportNotPresent" || code == "ReportExpired":
+				// Gone between Generate and Get (or expired): make a new one.
+				generate = true
+				waitingFor = "GetCredentialReport: " + code
+			case isThrottle(err):
+				waitingFor = "GetCredentialReport throttled"
+			default:
+				return nil, fmt.Errorf("iam GetCredentialReport: %w", err)
+			}
+		}
+		left := deadline.Sub(opts.now())
+		if left <= 0 {
+			return nil, fmt.Errorf("the credential report was not ready within %s (last: %s)", timeout, waitingFor)
+		}
+		if err := opts.sleep(ctx, min(delay, left)); err != nil {
+			return nil, fmt.Errorf("waiting for the credential report (%s): %w", waitingFor, err)
+		}
+		delay = min(delay*2, maxDelay)
+	}
+}
+
+// resolveFlagged checks each fail or review finding of a report against the live account: finds
+// its key ID and confirms the key is still active and still unused. Findings whose key is gone or
+// inactive are dropped, keys used since the report pass; each change earns a warning.
+func resolveFlagged(ctx context.Context, api KeyAPI, res *setupkeys.AccountResult, opts LiveOptions) error {
+	// Group the flagged findings by user, in report order: one ListAccessKeys per user.
+	type work struct {
+		user  string
+		index []int // into res.Findings
+	}
+	var users []*work
+	byUser := map[string]*work{}
+	for i, f := range res.Findings {
+		if f.Status != setupkeys.StatusFail && f.Status != setupkeys.StatusReview {
+			continue
+		}
+		w := byUser[f.ARN]
+		if w == nil {
+			w = &work{user: f.User}
+			byUser[f.ARN] = w
+			users = append(users, w)
+		}
+		w.index = append(w.index, i)
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	type outcome struct {
+		findings []*setupkeys.Finding // parallel to work.index; nil drops the finding
+		warnings []string
+	}
+	outcomes := make([]outcome, len(users))
+	err := forEach(ctx, len(users), opts.concurrency(), func(ctx context.Context, i int) error {
+		w := users[i]
+		flagged := make([]setupkeys.Finding, len(w.index))
+		for j, fi := range w.index {
+			flagged[j] = res.Findings[fi]
+		}
+		fs, warns, err := resolveUser(ctx, api, w.user, flagged, opts)
+		outcomes[i] = outcome{findings: fs, warnings: warns}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	replaced := make(map[int]*setupkeys.Finding, len(res.Findings))
+	for i, w := range users {
+		for j, fi := range w.index {
+			replaced[fi] = outcomes[i].findings[j]
+		}
+		res.Warnings = append(res.Warnings, outcomes[i].warnings...)
+	}
+	kept := res.Findings[:0]
+	for i, f := range res.Findings {
+		nf, flagged := replaced[i]
+		switch {
+		case !flagged:
+			kept = append(kept, f)
+		case nf == nil:
+		case nf.Status == setupkeys.StatusPass:
+			res.Passed++
+			if opts.KeepPassing {
+				kept = append(kept, *nf)
+			}
+		default:
+			kept = append(kept, *nf)
+		}
+	}
+	clear(res.Findings[len(kept):])
+	res.Findings = kept
+	return nil
+}
+
+// candidate is a live key that may be the one a report finding describes.
+type candidate struct {
+	meta     types.AccessKeyMetadata
+	lastUsed *types.AccessKeyLastUsed
+	gone     bool // deleted between ListAccessKeys and GetAccessKeyLastUsed
+}
+
+// resolveUser resolves one user's flagged findings. It returns the new finding for each (nil to
+// drop it) and the warnings.
+func resolveUser(ctx context.Context, api KeyAPI, user string, flagged []setupkeys.Finding, opts LiveOptions) ([]*setupkeys.Finding, []string, error) {
+	out := make([]*setupkeys.Finding, len(flagged))
+	var warnings []string
+	keys, err := listKeys(ctx, api, user, opts.Calls)
+	if isNoSuchEntity(err) {
+		return out, []string{fmt.Sprintf("user %s no longer exists (deleted since the credential report was made): %d flagged key(s) dropped", user, len(flagged))}, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	// The report gives creation times to the second; keys made in the same second are all
+	// candidates for each finding of that second, and each is verified on its own.
+	var seconds []time.Time
+	group := map[time.Time][]int{}
+	for i, f := range flagged {
+		s := f.KeyCreated.UTC().Truncate(time.Second)
+		if _, ok := group[s]; !ok {
+			seconds = append(seconds, s)
+		}
+		group[s] = append(group[s], i)
+	}
+	for _, sec := range seconds {
+		var cands []*candidate
+		for _, k := range keys {
+			if aws.ToTime(k.CreateDate).UTC().Truncate(time.Second).Equal(sec) {
+				cands = append(cands, &candidate{meta: k})
+			}
+		}
+		for _, c := range cands {
+			if c.meta.Status != types.StatusTypeActive {
+				continue // inactive now: no need to ask when it was used
+			}
+			opts.Calls.add(ActionGetAccessKeyLastUsed)
+			lu, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: c.meta.AccessKeyId})
+			switch {
+			case isNoSuchEntity(err):
+				c.gone = true
+			case err != nil:
+				return nil, nil, fmt.Errorf("user %s: iam GetAccessKeyLastUsed %s: %w", user, setupkeys.MaskKeyID(aws.ToString(c.meta.AccessKeyId)), err)
+			default:
+				c.lastUsed = lu.AccessKeyLastUsed
+			}
+		}
+		// Still active and unused first, then used since, then inactive: with several keys in
+		// one second, each finding takes the key that best explains it, and no key twice.
+		rank := func(c *candidate) int {
+			switch {
+			case c.gone:
+				return 3
+			case c.meta.Status != types.StatusTypeActive:
+				return 2
+			case c.lastUsed != nil && c.lastUsed.LastUsedDate != nil:
+				return 1
+			}
+			return 0
+		}
+		slices.SortStableFunc(cands, func(a, b *candidate) int { return rank(a) - rank(b) })
+		idx := group[sec]
+		for j, fi := range idx {
+			f := flagged[fi]
+			if j >= len(cands) || cands[j].gone {
+				warnings = append(warnings, fmt.Sprintf("user %s: the key created %s (report slot %d) no longer exists: finding dropped",
+					user, f.KeyCreated.UTC().Format(time.RFC3339), f.KeySlot))
+				continue
+			}
+			c := cands[j]
+			nf, warning := rejudge(f, c, opts)
+			out[fi] = nf
+			if warning != "" {
+				warnings = append(warnings, warning)
+			}
+		}
+		if unused := countRank(cands, rank, 0); unused > len(idx) {
+			warnings = append(warnings, fmt.Sprintf("user %s: %d active, unused keys were created at %s but the credential report flagged %d; a key re-activated since the report is not in this audit (--exact reads the API only)",
+				user, unused, sec.Format(time.RFC3339), len(idx)))
+		}
+	}
+	return out, warnings, nil
+}
+
+func countRank(cands []*candidate, rank func(*candidate) int, r int) int {
+	n := 0
+	for _, c := range cands {
+		if rank(c) == r {
+			n++
+		}
+	}
+	return n
+}
+
+// rejudge applies the rule to the report's finding with the live key's status and last use, so
+// the verdict and its reason come from the rule itself.
+func rejudge(f setupkeys.Finding, c *candidate, opts LiveOptions) (*setupkeys.Finding, string) {
+	id := aws.ToString(c.meta.AccessKeyId)
+	k := setupkeys.AccessKey{
+		Slot:    f.KeySlot,
+		ID:      id,
+		Status:  string(c.meta.Status),
+		Active:  c.meta.Status == types.StatusTypeActive,
+		Created: f.KeyCreated,
+	}
+	setLastUsed(&k, c.lastUsed)
+	u := setupkeys.User{
+		AccountID:       f.AccountID,
+		Name:            f.User,
+		ARN:             f.ARN,
+		Created:         f.UserCreated,
+		PasswordEnabled: true, // the report said so; only the key is re-checked
+		Keys:            []setupkeys.AccessKey{k},
+		Line:            f.ReportLine,
+	}
+	verdicts := rule.Judge(u, opts.Rule, nil)
+	if len(verdicts) == 0 {
+		return nil, fmt.Sprintf("user %s: key %s (slot %d) is %s now: finding dropped", f.User, setupkeys.MaskKeyID(id), f.KeySlot, c.meta.Status)
+	}
+	nf := rule.NewFinding(u, verdicts[0], f.Source)
+	nf.ID = f.ID
+	if nf.Status == setupkeys.StatusPass && f.Status != setupkeys.StatusPass {
+		nf.Reason += ", after the credential report was made"
+		return &nf, fmt.Sprintf("user %s: key %s (slot %d) was used on %s, after the credential report was made: now %s",
+			f.User, setupkeys.MaskKeyID(id), f.KeySlot, k.LastUsed.UTC().Format(time.RFC3339), nf.Status)
+	}
+	return &nf, ""
+}
+
+// setLastUsed copies GetAccessKeyLastUsed's answer into k. A key never used has no date, and
+// service and region "N/A".
+func setLastUsed(k *setupkeys.AccessKey, lu *types.AccessKeyLastUsed) {
+	if lu == nil {
+		return
+	}
+	if lu.LastUsedDate != nil {
+		k.LastUsed = lu.LastUsedDate.UTC()
+	}
+	k.LastUsedService = notNA(aws.ToString(lu.ServiceName))
+	k.LastUsedRegion = notNA(aws.ToString(lu.Region))
+}
+
+func notNA(s string) string {
+	if strings.EqualFold(s, "N/A") {
+		return ""
+	}
+	return s
+}
+
+// listKeys lists every access key of user, page by page. UserName is always set: without it IAM
+// lists the caller's own keys.
+func listKeys(ctx context.Context, api KeyAPI, user string, calls *Calls) ([]types.AccessKeyMetadata, error) {
+	var keys []types.AccessKeyMetadata
+	p := iam.NewListAccessKeysPaginator(api, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	for p.HasMorePages() {
+		calls.add(ActionListAccessKeys)
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			if isNoSuchEntity(err) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("user %s: iam ListAccessKeys: %w", user, err)
+		}
+		keys = append(keys, out.AccessKeyMetadata...)
+	}
+	return keys, nil
+}
+
+// LiveExact audits a live account through the API alone: every user, its console password and
+// its keys, fresh, with key IDs. It costs O(users) calls: ListAccessKeys for every user,
+// GetLoginProfile only for users with an active key, GetAccessKeyLastUsed only for the active keys
+// of console users that the rule needs it for (all of them with KeepPassing, for the evidence).
+//
+// A user deleted during the scan is a warning; any other error (access denied, throttling past
+// the SDK's retries) fails the account, since the audit would be incomplete. On error the result
+// holds the users finished before it, and its Err is the same error.
+func LiveExact(ctx context.Context, api ExactAPI, accountID string, opts LiveOptions) (setupkeys.AccountResult, error) {
+	src := setupkeys.Source{Kind: setupkeys.SourceLiveAPI}
+	res := setupkeys.AccountResult{AccountID: accountID, Source: src}
+	var users []types.User
+	p := iam.NewListUsersPaginator(api, &iam.ListUsersInput{})
+	for p.HasMorePages() {
+		opts.Calls.add(ActionListUsers)
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			res.Err = fmt.Errorf("iam ListUsers: %w", err)
+			return res, res.Err
+		}
+		users = append(users, out.Users...)
+	}
+	if res.AccountID == "" && len(users) > 0 {
+		res.AccountID = setupkeys.AccountFromARN(aws.ToString(users[0].Arn))
+	}
+	type outcome struct {
+		done    bool
+		user    setupkeys.User
+		warning string
+	}
+	outcomes := make([]outcome, len(users))
+	err := forEach(ctx, len(users), opts.concurrency(), func(ctx context.Context, i int) error {
+		u, warning, err := exactUser(ctx, api, users[i], res.AccountID, opts)
+		if err != nil {
+			return err
+		}
+		outcomes[i] = outcome{done: true, user: u, warning: warning}
+		return nil
+	})
+	var verdicts []rule.Verdict
+	for _, o := range outcomes {
+		if !o.done {
+			continue
+		}
+		res.Users++
+		if o.warning != "" {
+			res.Warnings = append(res.Warnings, o.warning)
+		}
+		verdicts = opts.keep(&res, o.user, src, verdicts)
+	}
+	sort.SliceStable(res.Findings, func(i, j int) bool {
+		a, b := res.Findings[i], res.Findings[j]
+		if a.User != b.User {
+			return a.User < b.User
+		}
+		return a.KeySlot < b.KeySlot
+	})
+	if err != nil {
+		res.Err = err
+		return res, err
+	}
+	return res, nil
+}
+
+// exactUser reads one user's keys, password and keys' last use, in the order that saves calls.
+// A user deleted meanwhile comes back as a user with no keys and a warning.
+func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID string, opts LiveOptions) (setupkeys.User, string, error) {
+	name := aws.ToString(iu.UserName)
+	acct := accountID
+	if acct == "" {
+		acct = setupkeys.AccountFromARN(aws.ToString(iu.Arn))
+	}
+	// Times to the second, as the credential report has them, so both sources give the same
+	// findings and gaps (AWS returns whole seconds anyway).
+	u := setupkeys.User{
+		AccountID: acct,
+		Name:      name,
+		ARN:       aws.ToString(iu.Arn),
+		Created:   aws.ToTime(iu.CreateDate).UTC().Truncate(time.Second),
+	}
+	deleted := func() (setupkeys.User, string, error) {
+		return setupkeys.User{AccountID: acct, Name: name, ARN: u.ARN, Created: u.Created},
+			fmt.Sprintf("user %s was deleted during the scan", name), nil
+	}
+	metas, err := listKeys(ctx, api, name, opts.Calls)
+	if isNoSuchEntity(err) {
+		return deleted()
+	}
+	if err != nil {
+		return u, "", err
+	}
+	active := false
+	for i, m := range metas {
+		k := setupkeys.AccessKey{
+			Slot:    i + 1,
+			ID:      aws.ToString(m.AccessKeyId),
+			Status:  string(m.Status),
+			Active:  m.Status == types.StatusTypeActive,
+			Created: aws.ToTime(m.CreateDate).UTC().Truncate(time.Second),
+		}
+		active = active || k.Active
+		u.Keys = append(u.Keys, k)
+	}
+	if !active {
+		return u, "", nil // the rule looks at active keys only: the password does not matter
+	}
+	opts.Calls.add(ActionGetLoginProfile)
+	_, err = api.GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String(name)})
+	switch {
+	case isNoSuchEntity(err):
+		return u, "", nil // no console password (or deleted just now): the rule skips the user
+	case err != nil:
+		return u, "", fmt.Errorf("user %s: iam GetLoginProfile: %w", name, err)
+	}
+	u.PasswordEnabled = true
+	var warning string
+	// Judge before asking for last use: a key outside the setup window passes whatever its use,
+	// so only keys made at setup need the call (all active keys when passes are kept).
+	for _, v := range rule.Judge(u, opts.Rule, nil) {
+		if !v.AtSetup && !opts.KeepPassing {
+			continue
+		}
+		k := &u.Keys[v.Key.Slot-1]
+		opts.Calls.add(ActionGetAccessKeyLastUsed)
+		out, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.ID)})
+		switch {
+		case isNoSuchEntity(err):
+			k.Active, k.Status = false, "Deleted"
+			warning = fmt.Sprintf("user %s: key %s (slot %d) was deleted during the scan", name, setupkeys.MaskKeyID(k.ID), k.Slot)
+			continue
+		case err != nil:
+			return u, "", fmt.Errorf("user %s: iam GetAccessKeyLastUsed %s: %w", name, setupkeys.MaskKeyID(k.ID), err)
+		}
+		setLastUsed(k, out.AccessKeyLastUsed)
+	}
+	return u, warning, nil
+}
+
+// forEach runs fn for 0..n-1, at most limit at a time. The first error cancels the rest and is
+// returned.
+func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	sem := make(chan struct{}, limit)
+	var (
+		wg    sync.WaitGroup
+		once  sync.Once
+		first error
+	)
+loop:
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := fn(ctx, i); err != nil {
+				once.Do(func() { first = err; cancel(err) })
+			}
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return context.Cause(ctx)
+}
+
+// errorCode is the API error code of err ("" when err is not an API error).
+func errorCode(err error) string {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode()
+	}
+	return ""
+}
+
+func isNoSuchEntity(err error) bool { return err != nil && errorCode(err) == "NoSuchEntity" }
+
+// isThrottle reports the SDK's throttling errors ("Throttling: Rate exceeded") that outlasted its
+// retries.
+func isThrottle(err error) bool {
+	return err != nil && retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+}
