@@ -1,0 +1,146 @@
+package org
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+)
+
+// DefaultRoleName is the role AWS Organizations creates in every account it creates, trusted by
+// the management account.
+const DefaultRoleName = "OrganizationAccountAccessRole"
+
+// DefaultSessionName names the role sessions, so CloudTrail in each account shows who audited it.
+const DefaultSessionName = "setupkeys"
+
+// RoleOptions say which role to assume in a member account and how.
+type RoleOptions struct {
+	// Name is the role's name (--role-name), with its path if any ("audit/Reader"). Default
+	// DefaultRoleName. Ignored when ARNTemplate is set.
+	Name string
+	// ARNTemplate is the role's ARN with "{account}" for the account ID and, optionally,
+	// "{partition}" (--role-arn-template), e.g. "arn:aws:iam::{account}:role/Audit".
+	ARNTemplate string
+	// ExternalID is passed to AssumeRole when set (--external-id).
+	ExternalID string
+	// SessionName is the role session's name; default DefaultSessionName.
+	SessionName string
+	// Partition is the ARN partition ("aws", "aws-cn", "aws-us-gov", ...). Default: the
+	// partition of the base config's region. Set it from the caller's ARN (PartitionFromARN)
+	// when it is known.
+	Partition string
+}
+
+var (
+	roleNameRE    = regexp.MustCompile(`^([\x21-\x7e]+/)?[\w+=,.@-]{1,64}$`)
+	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	roleARNRE     = regexp.MustCompile(`^arn:(aws[a-z-]*):iam::([0-9]{12}):role/(.+)$`)
+)
+
+// Validate checks the options once, before any account is audited, so that a typo fails the run
+// with one message instead of failing every account.
+func (o RoleOptions) Validate() error {
+	if o.ARNTemplate != "" {
+		if !strings.Contains(o.ARNTemplate, "{account}") {
+			return fmt.Errorf("--role-arn-template %q: put {account} where the account ID goes, e.g. arn:aws:iam::{account}:role/Audit", o.ARNTemplate)
+		}
+		if _, err := o.RoleARN("123456789012"); err != nil {
+			return err
+		}
+	} else if o.Name != "" && !roleNameRE.MatchString(o.Name) {
+		return fmt.Errorf("--role-name %q is not an IAM role name", o.Name)
+	}
+	if o.SessionName != "" && !sessionNameRE.MatchString(o.SessionName) {
+		return fmt.Errorf("role session name %q: want 2 to 64 of letters, digits and +=,.@_-", o.SessionName)
+	}
+	return nil
+}
+
+// RoleARN is the ARN of the role to assume in account.
+func (o RoleOptions) RoleARN(account string) (string, error) {
+	partition := o.Partition
+	if partition == "" {
+		partition = "aws"
+	}
+	if o.ARNTemplate != "" {
+		arn := strings.NewReplacer("{account}", account, "{partition}", partition).Replace(o.ARNTemplate)
+		if m := roleARNRE.FindStringSubmatch(arn); m == nil || m[2] != account {
+			return "", fmt.Errorf("--role-arn-template %q gives %q for account %s: want arn:<partition>:iam::<account>:role/<name>", o.ARNTemplate, arn, account)
+		}
+		return arn, nil
+	}
+	name := strings.Trim(o.Name, "/")
+	if name == "" {
+		name = DefaultRoleName
+	}
+	return "arn:" + partition + ":iam::" + account + ":role/" + name, nil
+}
+
+// PartitionFromARN is the partition of an ARN ("aws" in arn:aws:iam::...), or "" when arn is
+// not an ARN.
+func PartitionFromARN(arn string) string {
+	parts := strings.SplitN(arn, ":", 3)
+	if len(parts) < 3 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[1]
+}
+
+// PartitionFromRegion is the partition a region belongs to.
+func PartitionFromRegion(region string) string {
+	switch {
+	case strings.HasPrefix(region, "cn-"):
+		return "aws-cn"
+	case strings.HasPrefix(region, "us-gov-"):
+		return "aws-us-gov"
+	case strings.HasPrefix(region, "us-isob-"):
+		return "aws-iso-b"
+	case strings.HasPrefix(region, "us-isof-"):
+		return "aws-iso-f"
+	case strings.HasPrefix(region, "eu-isoe-"):
+		return "aws-iso-e"
+	case strings.HasPrefix(region, "us-iso-"):
+		return "aws-iso"
+	case strings.HasPrefix(region, "eusc-"):
+		return "aws-eusc"
+	}
+	return "aws"
+}
+
+// AccountConfig returns the configuration that reaches account. The caller's own account
+// (callerAccount, from sts:GetCallerIdentity) uses base as is: the management account is audited
+// with the caller's credentials. Any other account gets base with credentials from
+// sts:AssumeRole of the role in that account, cached and refreshed before they expire. The role
+// is assumed on the first call, so an AccessDenied shows as that account's first call failing.
+func AccountConfig(base aws.Config, account, callerAccount string, role RoleOptions) (aws.Config, error) {
+	if account == callerAccount {
+		return base, nil
+	}
+	if !ValidAccountID(account) {
+		return aws.Config{}, fmt.Errorf("%q is not an AWS account ID", account)
+	}
+	if role.Partition == "" {
+		role.Partition = PartitionFromRegion(base.Region)
+	}
+	arn, err := role.RoleARN(account)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	session := role.SessionName
+	if session == "" {
+		session = DefaultSessionName
+	}
+	provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), arn, func(o *stscreds.AssumeRoleOptions) {
+		o.RoleSessionName = session
+		if role.ExternalID != "" {
+			o.ExternalID = aws.String(role.ExternalID)
+		}
+	})
+	cfg := base.Copy()
+	cfg.Credentials = aws.NewCredentialsCache(provider)
+	return cfg, nil
+}

@@ -1,0 +1,278 @@
+// Package org audits a whole AWS Organization: it selects the accounts (Select), gives each one
+// credentials (AccountConfig: the caller's own account as is, the others through an assumed
+// role), and runs one audit per account with bounded concurrency (Run), streaming each account's
+// result as it finishes so that memory stays flat in the number of accounts. One account failing
+// never stops the others: it yields a result with Err set.
+package org
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
+	"github.com/aws/smithy-go"
+)
+
+// OrganizationsAPI is the part of Organizations that Select uses; *organizations.Client has it.
+type OrganizationsAPI interface {
+	organizations.ListAccountsAPIClient
+	organizations.ListAccountsForParentAPIClient
+	organizations.ListOrganizationalUnitsForParentAPIClient
+}
+
+var _ OrganizationsAPI = (*organizations.Client)(nil)
+
+// Account is one account to audit. Name is "" when unknown (accounts named with --accounts and
+// no Organizations access).
+type Account struct {
+	ID   string
+	Name string
+}
+
+// String is "123456789012 (name)", or the bare ID when the name is unknown.
+func (a Account) String() string {
+	if a.Name == "" {
+		return a.ID
+	}
+	return a.ID + " (" + a.Name + ")"
+}
+
+// Selection says which accounts to audit.
+type Selection struct {
+	// Accounts, when set, are the only accounts audited (--accounts). Without OUs and with a nil
+	// API they are used as given, with no Organizations call and names unknown.
+	Accounts []string
+	// Exclude are accounts never audited (--exclude-accounts).
+	Exclude []string
+	// OUs limit the audit to the accounts under these organizational units, recursively
+	// (--ou). A root ID ("r-...") means the whole organization.
+	OUs []string
+}
+
+var (
+	accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
+	// Organizations' own patterns for OU and root IDs.
+	ouIDRE   = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`)
+	rootIDRE = regexp.MustCompile(`^r-[0-9a-z]{4,32}$`)
+)
+
+// ValidAccountID reports whether id is a 12-digit AWS account ID.
+func ValidAccountID(id string) bool { return accountIDRE.MatchString(id) }
+
+// Validate checks the IDs in the selection without calling AWS.
+func (s Selection) Validate() error {
+	for _, list := range []struct {
+		flag string
+		ids  []string
+	}{{"accounts", s.Accounts}, {"exclude-accounts", s.Exclude}} {
+		for _, id := range list.ids {
+			if !ValidAccountID(id) {
+				return fmt.Errorf("--%s: %q is not an AWS account ID (12 digits, such as 123456789012)", list.flag, id)
+			}
+		}
+	}
+	for _, id := range s.OUs {
+		if !ouIDRE.MatchString(id) && !rootIDRE.MatchString(id) {
+			return fmt.Errorf("--ou: %q is not an organizational unit ID (ou-ab12-cd34ef56) or a root ID (r-ab12)", id)
+		}
+	}
+	if len(s.Accounts) > 0 {
+		ex := set(s.Exclude)
+		all := true
+		for _, id := range s.Accounts {
+			if !ex[id] {
+				all = false
+				break
+			}
+		}
+		if all {
+			return errors.New("--exclude-accounts excludes every account of --accounts: nothing to audit")
+		}
+	}
+	return nil
+}
+
+// Select returns the accounts to audit, sorted by ID, without duplicates:
+//
+//   - no OUs and no Accounts: every ACTIVE account of the organization (ListAccounts), the
+//     management account included;
+//   - OUs: every ACTIVE account under them, recursively (ListAccountsForParent and
+//     ListOrganizationalUnitsForParent);
+//   - Accounts: only those. With a nil api and no OUs, Select makes no call and the names are
+//     unknown (the caller has no Organizations access). With an api, the listing names them,
+//     and an account it does not list as ACTIVE is an error; if the listing is refused
+//     (AccessDenied, no organization) and there are no OUs, the accounts are used as given.
+//
+// Exclude removes accounts in every case. An empty result is an error.
+func Select(ctx context.Context, api OrganizationsAPI, sel Selection) ([]Account, error) {
+	if err := sel.Validate(); err != nil {
+		return nil, err
+	}
+	var listed []Account
+	switch {
+	case len(sel.OUs) > 0:
+		if api == nil {
+			return nil, errors.New("--ou needs Organizations access")
+		}
+		var err error
+		if listed, err = listOUs(ctx, api, sel.OUs); err != nil {
+			return nil, err
+		}
+	case api != nil:
+		var err error
+		listed, err = listAccounts(ctx, api)
+		if err != nil {
+			if len(sel.Accounts) == 0 || !noOrganizationsAccess(err) {
+				return nil, err
+			}
+			listed = nil
+			api = nil // fall back to the accounts as given
+		}
+	}
+
+	var out []Account
+	if len(sel.Accounts) > 0 {
+		byID := map[string]Account{}
+		for _, a := range listed {
+			byID[a.ID] = a
+		}
+		for _, id := range dedupe(sel.Accounts) {
+			a, ok := byID[id]
+			if api != nil && !ok {
+				where := "the organization"
+				if len(sel.OUs) > 0 {
+					where = strings.Join(sel.OUs, ", ")
+				}
+				return nil, fmt.Errorf("--accounts: %s is not an ACTIVE account of %s", id, where)
+			}
+			a.ID = id
+			out = append(out, a)
+		}
+	} else {
+		out = listed
+	}
+
+	ex := set(sel.Exclude)
+	kept := out[:0]
+	for _, a := range out {
+		if !ex[a.ID] {
+			kept = append(kept, a)
+		}
+	}
+	out = kept
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	if len(out) == 0 {
+		return nil, errors.New("no account to audit: the selection is empty")
+	}
+	return out, nil
+}
+
+// listAccounts lists every ACTIVE account of the organization.
+func listAccounts(ctx context.Context, api OrganizationsAPI) ([]Account, error) {
+	var out []Account
+	p := organizations.NewListAccountsPaginator(api, &organizations.ListAccountsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing the organization's accounts: %w", err)
+		}
+		out = appendActive(out, page.Accounts)
+	}
+	return out, nil
+}
+
+// listOUs lists the ACTIVE accounts under each OU, recursively, without duplicates.
+func listOUs(ctx context.Context, api OrganizationsAPI, ous []string) ([]Account, error) {
+	seenOU := map[string]bool{}
+	seen := map[string]bool{}
+	var out []Account
+	queue := append([]string(nil), ous...)
+	for len(queue) > 0 {
+		parent := queue[0]
+		queue = queue[1:]
+		if seenOU[parent] {
+			continue
+		}
+		seenOU[parent] = true
+		ap := organizations.NewListAccountsForParentPaginator(api, &organizations.ListAccountsForParentInput{ParentId: aws.String(parent)})
+		for ap.HasMorePages() {
+			page, err := ap.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("listing the accounts of %s: %w", parent, err)
+			}
+			for _, a := range appendActive(nil, page.Accounts) {
+				if !seen[a.ID] {
+					seen[a.ID] = true
+					out = append(out, a)
+				}
+			}
+		}
+		op := organizations.NewListOrganizationalUnitsForParentPaginator(api, &organizations.ListOrganizationalUnitsForParentInput{ParentId: aws.String(parent)})
+		for op.HasMorePages() {
+			page, err := op.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("listing the organizational units of %s: %w", parent, err)
+			}
+			for _, ou := range page.OrganizationalUnits {
+				queue = append(queue, aws.ToString(ou.Id))
+			}
+		}
+	}
+	return out, nil
+}
+
+// appendActive appends the accounts that are ACTIVE. State replaces the deprecated Status;
+// either may be the only one set.
+func appendActive(out []Account, accts []types.Account) []Account {
+	for _, a := range accts {
+		active := a.State == types.AccountStateActive
+		if a.State == "" {
+			active = a.Status == types.AccountStatusActive
+		}
+		if active {
+			out = append(out, Account{ID: aws.ToString(a.Id), Name: aws.ToString(a.Name)})
+		}
+	}
+	return out
+}
+
+// noOrganizationsAccess reports whether err says the caller cannot list the organization (not a
+// management or delegated administrator account, or no organization at all), as opposed to a
+// network failure or throttling.
+func noOrganizationsAccess(err error) bool {
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode() {
+	case "AccessDeniedException", "AccessDenied", "AWSOrganizationsNotInUseException":
+		return true
+	}
+	return false
+}
+
+func set(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+func dedupe(ids []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
