@@ -1,0 +1,388 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/setupkeys/setupkeys"
+)
+
+// IAM is the part of the IAM API that apply and rollback use. *iam.Client satisfies it.
+type IAM interface {
+	ListAccessKeys(ctx context.Context, in *iam.ListAccessKeysInput, optFns ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error)
+	GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
+	UpdateAccessKey(ctx context.Context, in *iam.UpdateAccessKeyInput, optFns ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error)
+	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, optFns ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
+}
+
+var _ IAM = (*iam.Client)(nil)
+
+// Stage is a point in one key's processing where a test hook runs.
+type Stage string
+
+const (
+	// StageBeforeCheck: before the key is re-checked.
+	StageBeforeCheck Stage = "before-check"
+	// StageAfterIntent: the intent entry is on disk, the IAM call not made.
+	StageAfterIntent Stage = "after-intent"
+	// StageAfterCall: the IAM call succeeded, its done entry not written.
+	StageAfterCall Stage = "after-call"
+)
+
+// Hook runs at each stage for each key. Returning an error stops the run on the spot, writing
+// nothing more, as a crash would; the error comes back from Apply or Rollback. For tests only.
+type Hook func(stage Stage, key PlannedKey) error
+
+// Options configure Apply.
+type Options struct {
+	// Action is ActionDeactivate (also the zero value) or ActionDelete.
+	Action Action
+	// JournalPath is the journal file; it is created if missing and appended to otherwise. Use
+	// the same journal to re-run after an interruption and for Rollback.
+	JournalPath string
+	Client      IAM
+	// CallerAccount is the account the credentials belong to (sts:GetCallerIdentity). A plan
+	// for another account is refused.
+	CallerAccount string
+	// OnResult, when set, is called with each key's result as soon as it is known.
+	OnResult func(KeyResult)
+	// Now is the clock for journal entries; nil means time.Now.
+	Now  func() time.Time
+	Hook Hook
+}
+
+// Outcome is what happened to one key.
+type Outcome string
+
+const (
+	OutcomeDeactivated Outcome = "deactivated"
+	OutcomeDeleted     Outcome = "deleted"
+	OutcomeReactivated Outcome = "reactivated"
+	// OutcomeSkipped: a precondition no longer held (gone, already inactive, used since the
+	// plan); nothing was done.
+	OutcomeSkipped Outcome = "skipped"
+	// OutcomeFailed: the check or the call failed; a re-run with the same journal tries again.
+	OutcomeFailed Outcome = "failed"
+	// OutcomeNotRestorable: Rollback cannot bring the key back (it was deleted).
+	OutcomeNotRestorable Outcome = "not-restorable"
+)
+
+// KeyResult is one key's result.
+type KeyResult struct {
+	AccountID   string  `json:"account_id"`
+	User        string  `json:"user"`
+	AccessKeyID string  `json:"access_key_id"`
+	FindingID   string  `json:"finding_id,omitempty"`
+	Action      Action  `json:"action"`
+	Outcome     Outcome `json:"outcome"`
+	// Reason says why a key was skipped, failed or not restorable, or notes how it was done.
+	Reason string `json:"reason,omitempty"`
+	// Earlier is true when the journal shows an earlier run did it; nothing was done now.
+	Earlier bool `json:"earlier,omitempty"`
+	// Recovered is true when an earlier run was interrupted after its intent and this run
+	// found the key already in the target state, so it recorded done without acting again.
+	Recovered bool `json:"recovered,omitempty"`
+}
+
+// Summary is the result of an Apply or Rollback run.
+type Summary struct {
+	PlanID    string      `json:"plan_id,omitempty"`
+	AccountID string      `json:"account_id"`
+	Action    Action      `json:"action"`
+	Journal   string      `json:"journal"`
+	Results   []KeyResult `json:"results"`
+}
+
+// Failed reports whether any key failed: the run exits non-zero.
+func (s *Summary) Failed() bool {
+	for _, r := range s.Results {
+		if r.Outcome == OutcomeFailed {
+			return true
+		}
+	}
+	return false
+}
+
+// Counts tallies the results by outcome.
+func (s *Summary) Counts() map[Outcome]int {
+	c := map[Outcome]int{}
+	for _, r := range s.Results {
+		c[r.Outcome]++
+	}
+	return c
+}
+
+// Apply carries out a plan: for each planned key, in order, it re-checks the key, writes an
+// intent entry, acts, and writes the outcome, each entry synced to disk before going on. It
+// refuses an invalid or unresolved plan, a plan for another account than CallerAccount, and a
+// journal held by another process. Per-key problems do not stop the run: they are results.
+// The returned Summary is non-nil whenever the run started; an error with it means the run
+// stopped early (a journal write failed, the context ended, a hook stopped it).
+func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
+	if opts.Action == "" {
+		opts.Action = ActionDeactivate
+	}
+	if opts.Action != ActionDeactivate && opts.Action != ActionDelete {
+		return nil, fmt.Errorf("apply: action %q: use deactivate or delete", opts.Action)
+	}
+	if opts.Client == nil {
+		return nil, errors.New("apply: no IAM client")
+	}
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if !p.Resolved {
+		return nil, fmt.Errorf("%w: %d of %d planned keys are known only from a report file; resolve them against the live account first (setupkeys plan from the live account)", ErrUnresolved, len(p.Unresolved()), len(p.Actions))
+	}
+	if opts.CallerAccount != p.AccountID {
+		return nil, fmt.Errorf("%w: the plan is for account %s but the credentials are for account %q", ErrWrongAccount, p.AccountID, opts.CallerAccount)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	j, err := openJournal(opts.JournalPath, now)
+	if err != nil {
+		return nil, err
+	}
+	defer j.close()
+	for _, e := range j.entries {
+		if e.PlanID == p.ID && e.AccountID != p.AccountID {
+			return nil, fmt.Errorf("%w: journal %s records plan %s for account %s", ErrWrongAccount, opts.JournalPath, p.ID, e.AccountID)
+		}
+	}
+	a := &applier{opts: opts, plan: p, j: j}
+	sum := &Summary{PlanID: p.ID, AccountID: p.AccountID, Action: opts.Action, Journal: opts.JournalPath, Results: []KeyResult{}}
+	for i, k := range p.Actions {
+		if err := ctx.Err(); err != nil {
+			for _, rest := range p.Actions[i:] {
+				sum.Results = append(sum.Results, a.result(rest, OutcomeFailed, "not attempted: the run was interrupted ("+err.Error()+")"))
+			}
+			return sum, err
+		}
+		r, err := a.one(ctx, k)
+		if err != nil {
+			return sum, err
+		}
+		sum.Results = append(sum.Results, r)
+		if opts.OnResult != nil {
+			opts.OnResult(r)
+		}
+	}
+	return sum, nil
+}
+
+type applier struct {
+	opts Options
+	plan *Plan
+	j    *journal
+}
+
+func (a *applier) result(k PlannedKey, o Outcome, reason string) KeyResult {
+	return KeyResult{AccountID: k.AccountID, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID, Action: a.opts.Action, Outcome: o, Reason: reason}
+}
+
+func (a *applier) entry(k PlannedKey, phase Phase, reason string) Entry {
+	return Entry{PlanID: a.plan.ID, AccountID: a.plan.AccountID, Action: a.opts.Action, Phase: phase, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID, Reason: reason}
+}
+
+func (a *applier) hook(stage Stage, k PlannedKey) error {
+	if a.opts.Hook == nil {
+		return nil
+	}
+	if err := a.opts.Hook(stage, k); err != nil {
+		return fmt.Errorf("stopped at %s for %s: %w", stage, setupkeys.MaskKeyID(k.KeyID()), err)
+	}
+	return nil
+}
+
+func (a *applier) doneOutcome() Outcome {
+	if a.opts.Action == ActionDelete {
+		return OutcomeDeleted
+	}
+	return OutcomeDeactivated
+}
+
+// finish journals a per-key outcome and returns its result. A journal error stops the run.
+func (a *applier) finish(k PlannedKey, phase Phase, outcome Outcome, reason string) (KeyResult, error) {
+	if err := a.j.append(a.entry(k, phase, reason)); err != nil {
+		return KeyResult{}, err
+	}
+	return a.result(k, outcome, reason), nil
+}
+
+func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
+	jk := journalKey{a.plan.ID, k.KeyID(), a.opts.Action}
+	var done Entry
+	var isDone bool
+	if a.opts.Action == ActionDelete {
+		var at int
+		done, at = a.j.lastDone(jk)
+		isDone = at >= 0
+	} else {
+		// A rollback after the deactivation undoes it: apply the plan again if asked.
+		done, isDone = a.j.deactivated(a.plan.ID, k.KeyID())
+	}
+	if e := done; isDone {
+		r := a.result(k, a.doneOutcome(), fmt.Sprintf("done by an earlier run at %s (journal); not acted on again", e.Time.Format(time.RFC3339)))
+		r.Earlier = true
+		return r, nil
+	}
+	interrupted := a.j.intentOpen(jk)
+	if err := a.hook(StageBeforeCheck, k); err != nil {
+		return KeyResult{}, err
+	}
+	cur, err := findKey(ctx, a.opts.Client, k.User, k.KeyID())
+	if err != nil {
+		return a.finish(k, PhaseFailed, OutcomeFailed, "cannot check the key: "+err.Error())
+	}
+	if interrupted {
+		// An earlier run wrote the intent and stopped before its outcome: the call may or may
+		// not have happened. If the key is already where the call would put it, record done
+		// without calling again.
+		reached := (a.opts.Action == ActionDeactivate && cur.exists && cur.status == keyStatusInactive) ||
+			(a.opts.Action == ActionDelete && !cur.exists)
+		if reached {
+			if err := a.j.append(Entry{PlanID: a.plan.ID, AccountID: a.plan.AccountID, Action: a.opts.Action, Phase: PhaseDone, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID,
+				Reason: "an earlier run stopped after its intent; the key was found already " + targetState(a.opts.Action), Recovered: true}); err != nil {
+				return KeyResult{}, err
+			}
+			r := a.result(k, a.doneOutcome(), "an earlier run was interrupted; the key was found already "+targetState(a.opts.Action)+", so it was not acted on again")
+			r.Recovered = true
+			return r, nil
+		}
+	}
+	if why := a.precondition(ctx, k, cur); why != "" {
+		return a.finish(k, PhaseSkipped, OutcomeSkipped, why)
+	}
+	if err := a.j.append(a.entry(k, PhaseIntent, "")); err != nil {
+		return KeyResult{}, err
+	}
+	if err := a.hook(StageAfterIntent, k); err != nil {
+		return KeyResult{}, err
+	}
+	switch a.opts.Action {
+	case ActionDelete:
+		_, err = a.opts.Client.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID())}, writeRetry)
+	default:
+		_, err = a.opts.Client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID()), Status: types.StatusTypeInactive}, writeRetry)
+	}
+	if err != nil {
+		if isNoSuchEntity(err) {
+			return a.finish(k, PhaseSkipped, OutcomeSkipped, "the key was gone when acted on; nothing was done")
+		}
+		return a.finish(k, PhaseFailed, OutcomeFailed, fmt.Sprintf("%s failed: %v", a.opts.Action, err))
+	}
+	if err := a.hook(StageAfterCall, k); err != nil {
+		return KeyResult{}, err
+	}
+	return a.finish(k, PhaseDone, a.doneOutcome(), "")
+}
+
+func targetState(action Action) string {
+	switch action {
+	case ActionDelete:
+		return "deleted"
+	case ActionReactivate:
+		return "Active"
+	}
+	return "Inactive"
+}
+
+// precondition re-checks what the plan saw; it returns why the key must be left alone, or "".
+func (a *applier) precondition(ctx context.Context, k PlannedKey, cur keyState) string {
+	if !cur.exists {
+		if cur.userGone {
+			return "the user no longer exists"
+		}
+		return "the key no longer exists"
+	}
+	if !cur.created.Truncate(time.Second).Equal(k.Preconditions.CreateDate.Truncate(time.Second)) {
+		return fmt.Sprintf("the key's create date %s differs from the plan's %s", cur.created.UTC().Format(time.RFC3339), k.Preconditions.CreateDate.UTC().Format(time.RFC3339))
+	}
+	switch {
+	case cur.status == keyStatusActive:
+	case a.opts.Action == ActionDelete && cur.status == keyStatusInactive:
+		// Deactivate first, delete later: an inactive key may be deleted if this journal
+		// deactivated it.
+		if _, ok := a.j.deactivated(a.plan.ID, k.KeyID()); !ok {
+			return "the key is already Inactive and this journal did not deactivate it; not deleting a key someone else turned off"
+		}
+	default:
+		return fmt.Sprintf("the key is already %s", cur.status)
+	}
+	out, err := a.opts.Client.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.KeyID())})
+	if err != nil {
+		if isNoSuchEntity(err) {
+			return "the key no longer exists"
+		}
+		return "cannot confirm the key was never used (iam:GetAccessKeyLastUsed: " + err.Error() + "); left alone"
+	}
+	if u := aws.ToString(out.UserName); u != "" && u != k.User {
+		return fmt.Sprintf("the key belongs to user %s, not %s", u, k.User)
+	}
+	if out.AccessKeyLastUsed != nil && out.AccessKeyLastUsed.LastUsedDate != nil {
+		when := out.AccessKeyLastUsed.LastUsedDate.UTC().Format(time.RFC3339)
+		svc := aws.ToString(out.AccessKeyLastUsed.ServiceName)
+		if svc != "" && svc != "N/A" {
+			return fmt.Sprintf("the key has been used since the plan (last used %s with %s)", when, svc)
+		}
+		return fmt.Sprintf("the key has been used since the plan (last used %s)", when)
+	}
+	return ""
+}
+
+// keyState is a key as ListAccessKeys shows it now.
+type keyState struct {
+	exists   bool
+	userGone bool
+	status   string
+	created  time.Time
+}
+
+// findKey lists the user's keys (every page) and returns the one with id.
+func findKey(ctx context.Context, c IAM, user, id string) (keyState, error) {
+	pages := iam.NewListAccessKeysPaginator(c, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
+		if err != nil {
+			if isNoSuchEntity(err) {
+				return keyState{userGone: true}, nil
+			}
+			return keyState{}, fmt.Errorf("iam:ListAccessKeys %s: %w", user, err)
+		}
+		for _, m := range out.AccessKeyMetadata {
+			if aws.ToString(m.AccessKeyId) == id {
+				return keyState{exists: true, status: string(m.Status), created: aws.ToTime(m.CreateDate)}, nil
+			}
+		}
+	}
+	return keyState{}, nil
+}
+
+func isNoSuchEntity(err error) bool {
+	var nse *types.NoSuchEntityException
+	if errors.As(err, &nse) {
+		return true
+	}
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "NoSuchEntity"
+}
+
+// writeRetry makes IAM writes also retry IAM's own transient codes on top of the client's
+// retryer (which already retries throttling and 5xx): ConcurrentModification while IAM
+// settles a recent change.
+func writeRetry(o *iam.Options) {
+	if o.Retryer == nil {
+		o.Retryer = retry.NewStandard()
+	}
+	o.Retryer = retry.AddWithErrorCodes(o.Retryer, (&types.ConcurrentModificationException{}).ErrorCode())
+}

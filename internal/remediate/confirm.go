@@ -1,0 +1,131 @@
+package remediate
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/setupkeys/setupkeys"
+)
+
+// Confirm shows the plan and the action on out and asks the person to type the plan's account
+// ID on in. It returns nil only when they typed it. Without a terminal (isTTY false) nobody can
+// answer: it returns ErrNotInteractive at once, without prompting; the CLI asks for --yes then.
+// A plan with nothing to act on needs no confirmation.
+func Confirm(in io.Reader, out io.Writer, isTTY bool, p *Plan, action Action) error {
+	if action == "" {
+		action = ActionDeactivate
+	}
+	if len(p.Actions) == 0 {
+		WritePlanSummary(out, p, action)
+		return nil
+	}
+	if !isTTY {
+		return fmt.Errorf("%w: refusing to %s %d keys without confirmation; run in a terminal or pass --yes", ErrNotInteractive, action, len(p.Actions))
+	}
+	WritePlanSummary(out, p, action)
+	fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, plural(len(p.Actions), "key"))
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %v", ErrNotConfirmed, err)
+	}
+	if strings.TrimSpace(line) != p.AccountID {
+		fmt.Fprintln(out)
+		return fmt.Errorf("%w: the account ID was not typed; nothing was done", ErrNotConfirmed)
+	}
+	return nil
+}
+
+// WritePlanSummary prints the plan for people: where it came from, what would be done to which
+// keys (key IDs masked), and what is listed but not planned.
+func WritePlanSummary(w io.Writer, p *Plan, action Action) {
+	if action == "" {
+		action = ActionDeactivate
+	}
+	fmt.Fprintf(w, "Plan %s for account %s, made %s from %s\n", p.ID, p.AccountID, p.CreatedAt.UTC().Format(time.RFC3339), describeSource(p.Source))
+	if len(p.Actions) == 0 {
+		fmt.Fprintln(w, "Nothing to do: no key is planned.")
+	} else {
+		switch action {
+		case ActionDelete:
+			fmt.Fprintf(w, "Will DELETE %s. Deleted keys cannot be restored.\n", plural(len(p.Actions), "access key"))
+		default:
+			fmt.Fprintf(w, "Will deactivate %s (setupkeys rollback can re-activate them).\n", plural(len(p.Actions), "access key"))
+		}
+		if !p.Resolved {
+			fmt.Fprintf(w, "%d of them have no access key ID yet (made from a report file): they must be resolved live before apply.\n", len(p.Unresolved()))
+		}
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  USER\tACCESS KEY\tSLOT\tCREATED\tSTATUS")
+		for _, a := range p.Actions {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", a.User, maskOrUnknown(a.AccessKeyID), a.KeySlot, a.Preconditions.CreateDate.UTC().Format(time.RFC3339), a.Status)
+		}
+		tw.Flush()
+	}
+	if len(p.Listed) > 0 {
+		fmt.Fprintf(w, "Listed, not planned (%d):\n", len(p.Listed))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, l := range p.Listed {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", l.User, maskOrUnknown(l.AccessKeyID), l.KeySlot, l.Why)
+		}
+		tw.Flush()
+	}
+}
+
+// WriteSummary prints an Apply or Rollback result for people, one line per key (key IDs masked),
+// then the counts.
+func WriteSummary(w io.Writer, s *Summary) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range s.Results {
+		note := r.Reason
+		if r.Earlier && note == "" {
+			note = "done by an earlier run"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Outcome, r.User, setupkeys.MaskKeyID(r.AccessKeyID), note)
+	}
+	tw.Flush()
+	c := s.Counts()
+	var parts []string
+	for _, o := range []Outcome{OutcomeDeactivated, OutcomeDeleted, OutcomeReactivated, OutcomeSkipped, OutcomeNotRestorable, OutcomeFailed} {
+		if c[o] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c[o], o))
+		}
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "nothing to do")
+	}
+	fmt.Fprintf(w, "%s: %s (journal %s)\n", s.Action, strings.Join(parts, ", "), s.Journal)
+}
+
+func describeSource(s setupkeys.Source) string {
+	var b strings.Builder
+	b.WriteString(string(s.Kind))
+	if s.File != "" {
+		fmt.Fprintf(&b, " %s", s.File)
+	}
+	if s.GeneratedTime != nil {
+		fmt.Fprintf(&b, " (report generated %s)", s.GeneratedTime.UTC().Format(time.RFC3339))
+	}
+	if b.Len() == 0 {
+		return "an unknown source"
+	}
+	return b.String()
+}
+
+func maskOrUnknown(id *string) string {
+	if id == nil || *id == "" {
+		return "(unresolved)"
+	}
+	return setupkeys.MaskKeyID(*id)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

@@ -1,0 +1,186 @@
+package remediate
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
+)
+
+// fakeIAM is a small in-memory IAM: users with keys, ListAccessKeys that really pages (one key
+// per page), and hooks to fail or observe any call.
+type fakeIAM struct {
+	mu    sync.Mutex
+	users map[string][]*fakeKey
+	// before, when set, runs before every call; a non-nil error is returned instead.
+	before func(op string, keyID string) error
+	// writes counts UpdateAccessKey/DeleteAccessKey calls per "op keyID".
+	writes map[string]int
+	calls  []string
+}
+
+type fakeKey struct {
+	id       string
+	status   string
+	created  time.Time
+	lastUsed *time.Time
+}
+
+var _ IAM = (*fakeIAM)(nil)
+
+func newFakeIAM() *fakeIAM {
+	return &fakeIAM{users: map[string][]*fakeKey{}, writes: map[string]int{}}
+}
+
+func (f *fakeIAM) addKey(user, id string, created time.Time) *fakeKey {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := &fakeKey{id: id, status: "Active", created: created}
+	f.users[user] = append(f.users[user], k)
+	return k
+}
+
+func (f *fakeIAM) key(id string) (string, *fakeKey) {
+	for u, keys := range f.users {
+		for _, k := range keys {
+			if k.id == id {
+				return u, k
+			}
+		}
+	}
+	return "", nil
+}
+
+func (f *fakeIAM) status(id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, k := f.key(id); k != nil {
+		return k.status
+	}
+	return "gone"
+}
+
+func (f *fakeIAM) use(id string, at time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, k := f.key(id)
+	k.lastUsed = &at
+}
+
+func apiErr(code string) error {
+	return &smithy.GenericAPIError{Code: code, Message: code + " (fake)"}
+}
+
+func noSuchEntity(msg string) error {
+	return &types.NoSuchEntityException{Message: aws.String(msg)}
+}
+
+func (f *fakeIAM) hook(op, id string) error {
+	f.calls = append(f.calls, op+" "+id)
+	if f.before != nil {
+		return f.before(op, id)
+	}
+	return nil
+}
+
+func (f *fakeIAM) ListAccessKeys(_ context.Context, in *iam.ListAccessKeysInput, _ ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	user := aws.ToString(in.UserName)
+	if err := f.hook("ListAccessKeys", user); err != nil {
+		return nil, err
+	}
+	keys, ok := f.users[user]
+	if !ok {
+		return nil, noSuchEntity("The user with name " + user + " cannot be found.")
+	}
+	start := 0
+	if in.Marker != nil {
+		start, _ = strconv.Atoi(*in.Marker)
+	}
+	out := &iam.ListAccessKeysOutput{}
+	if start < len(keys) {
+		k := keys[start]
+		out.AccessKeyMetadata = []types.AccessKeyMetadata{{AccessKeyId: aws.String(k.id), UserName: aws.String(user), Status: types.StatusType(k.status), CreateDate: aws.Time(k.created)}}
+	}
+	if start+1 < len(keys) {
+		out.IsTruncated = true
+		out.Marker = aws.String(strconv.Itoa(start + 1))
+	}
+	return out, nil
+}
+
+func (f *fakeIAM) GetAccessKeyLastUsed(_ context.Context, in *iam.GetAccessKeyLastUsedInput, _ ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := aws.ToString(in.AccessKeyId)
+	if err := f.hook("GetAccessKeyLastUsed", id); err != nil {
+		return nil, err
+	}
+	user, k := f.key(id)
+	if k == nil {
+		return nil, noSuchEntity("key not found")
+	}
+	lu := &types.AccessKeyLastUsed{ServiceName: aws.String("N/A"), Region: aws.String("N/A")}
+	if k.lastUsed != nil {
+		lu = &types.AccessKeyLastUsed{LastUsedDate: k.lastUsed, ServiceName: aws.String("s3"), Region: aws.String("us-east-1")}
+	}
+	return &iam.GetAccessKeyLastUsedOutput{UserName: aws.String(user), AccessKeyLastUsed: lu}, nil
+}
+
+func (f *fakeIAM) UpdateAccessKey(_ context.Context, in *iam.UpdateAccessKeyInput, _ ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := aws.ToString(in.AccessKeyId)
+	if err := f.hook("UpdateAccessKey", id); err != nil {
+		return nil, err
+	}
+	f.writes[fmt.Sprintf("UpdateAccessKey %s %s", in.Status, id)]++
+	user, k := f.key(id)
+	if k == nil || user != aws.ToString(in.UserName) {
+		return nil, noSuchEntity("key not found")
+	}
+	k.status = string(in.Status)
+	return &iam.UpdateAccessKeyOutput{}, nil
+}
+
+func (f *fakeIAM) DeleteAccessKey(_ context.Context, in *iam.DeleteAccessKeyInput, _ ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id := aws.ToString(in.AccessKeyId)
+	if err := f.hook("DeleteAccessKey", id); err != nil {
+		return nil, err
+	}
+	f.writes["DeleteAccessKey "+id]++
+	user, k := f.key(id)
+	if k == nil || user != aws.ToString(in.UserName) {
+		return nil, noSuchEntity("key not found")
+	}
+	keys := f.users[user]
+	for i := range keys {
+		if keys[i] == k {
+			f.users[user] = append(keys[:i:i], keys[i+1:]...)
+			break
+		}
+	}
+	return &iam.DeleteAccessKeyOutput{}, nil
+}
+
+// writeLog returns the write counts as sorted "op key=count" strings.
+func (f *fakeIAM) writeLog() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for k, n := range f.writes {
+		out = append(out, fmt.Sprintf("%s=%d", k, n))
+	}
+	sort.Strings(out)
+	return out
+}

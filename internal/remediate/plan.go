@@ -1,0 +1,417 @@
+// Package remediate turns findings into a plan, applies it safely and undoes it.
+//
+// A plan names the exact access keys to act on and the preconditions seen when it was made
+// (status Active, the key's creation date, never used). Apply re-checks each precondition right
+// before acting, skips what changed, and writes a durable journal (append-only JSON lines, fsync
+// after every entry): an intent entry before each call and a done, failed or skipped entry after.
+// A re-run with the same journal converges after a crash at any point: no action twice, none
+// lost. Rollback re-activates the keys a journal deactivated, and only those.
+//
+// Deactivation is the default; deletion happens only when asked, and cannot be rolled back.
+package remediate
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/setupkeys/setupkeys"
+)
+
+// FormatVersion is the plan format this package writes and reads.
+const FormatVersion = 1
+
+// Action is what is done to a key.
+type Action string
+
+const (
+	// ActionDeactivate sets the key Inactive (UpdateAccessKey): the default, undone by Rollback.
+	ActionDeactivate Action = "deactivate"
+	// ActionDelete deletes the key (DeleteAccessKey): only on request; cannot be undone.
+	ActionDelete Action = "delete"
+	// ActionReactivate sets a key this tool deactivated Active again (Rollback).
+	ActionReactivate Action = "reactivate"
+)
+
+// ParseAction reads the --action flag: "deactivate" (also "") or "delete".
+func ParseAction(s string) (Action, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", string(ActionDeactivate):
+		return ActionDeactivate, nil
+	case string(ActionDelete):
+		return ActionDelete, nil
+	}
+	return "", fmt.Errorf("unknown action %q: use deactivate or delete", s)
+}
+
+// Plan is the remediation plan for one account: what to act on and what was seen.
+type Plan struct {
+	FormatVersion int    `json:"format_version"`
+	ID            string `json:"plan_id"`
+	AccountID     string `json:"account_id"`
+	// CreatedAt is when the plan was made; Source is the data it was made from (a live report
+	// carries its GeneratedTime).
+	CreatedAt     time.Time        `json:"created_at"`
+	Source        setupkeys.Source `json:"source"`
+	IncludeReview bool             `json:"include_review"`
+	// Resolved is true when every planned key has its access key ID. A plan made from a report
+	// file alone is not; Apply refuses it until Resolve has matched its keys live.
+	Resolved   bool       `json:"resolved"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	// Actions are the keys to act on.
+	Actions []PlannedKey `json:"actions"`
+	// Listed are findings shown but not planned: review findings without --include-review,
+	// suppressed findings.
+	Listed []Listed `json:"listed"`
+}
+
+// PlannedKey is one key a plan acts on.
+type PlannedKey struct {
+	FindingID string `json:"finding_id"`
+	AccountID string `json:"account_id"`
+	User      string `json:"user"`
+	ARN       string `json:"arn"`
+	KeySlot   int    `json:"key_slot"`
+	// AccessKeyID is nil while unresolved (a plan from a report file).
+	AccessKeyID *string `json:"access_key_id"`
+	// Status is the finding's status: fail, or review with --include-review.
+	Status        setupkeys.Status `json:"status"`
+	Preconditions Preconditions    `json:"preconditions"`
+}
+
+// KeyID returns the access key ID, "" while unresolved.
+func (k PlannedKey) KeyID() string {
+	if k.AccessKeyID == nil {
+		return ""
+	}
+	return *k.AccessKeyID
+}
+
+// Preconditions are what the plan saw and Apply re-checks right before acting.
+type Preconditions struct {
+	// Status is always "Active": only active keys are planned.
+	Status string `json:"status"`
+	// CreateDate is the key's creation time; Apply compares it to the second.
+	CreateDate time.Time `json:"create_date"`
+	// NeverUsed is always true: a key with a last-used date is not planned, and a key used
+	// since the plan is skipped.
+	NeverUsed bool `json:"never_used"`
+}
+
+// Listed is a finding a plan shows but does not act on.
+type Listed struct {
+	FindingID   string                     `json:"finding_id"`
+	AccountID   string                     `json:"account_id"`
+	User        string                     `json:"user"`
+	ARN         string                     `json:"arn"`
+	KeySlot     int                        `json:"key_slot"`
+	AccessKeyID *string                    `json:"access_key_id"`
+	Status      setupkeys.Status           `json:"status"`
+	Why         string                     `json:"why"`
+	Suppression *setupkeys.SuppressionNote `json:"suppression,omitempty"`
+}
+
+// keyStatusActive is IAM's status string for a usable key.
+const (
+	keyStatusActive   = "Active"
+	keyStatusInactive = "Inactive"
+)
+
+// Errors the CLI maps to exit codes. All are wrapped with details.
+var (
+	// ErrBadPlan: the plan file is malformed, of another format version, or inconsistent.
+	ErrBadPlan = errors.New("bad plan")
+	// ErrUnresolved: the plan names keys without access key IDs (made from a report file).
+	ErrUnresolved = errors.New("plan has keys without access key IDs")
+	// ErrWrongAccount: the plan or journal is for another account than the caller's.
+	ErrWrongAccount = errors.New("plan is for another account")
+	// ErrNotInteractive: confirmation is needed but no person can answer (use --yes).
+	ErrNotInteractive = errors.New("not on a terminal")
+	// ErrNotConfirmed: the person did not type the account ID.
+	ErrNotConfirmed = errors.New("not confirmed")
+	// ErrJournalBusy: another process holds the journal.
+	ErrJournalBusy = errors.New("journal is in use by another process")
+	// ErrBadJournal: the journal is not a setupkeys journal or is damaged beyond a torn last line.
+	ErrBadJournal = errors.New("bad journal")
+)
+
+var (
+	accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
+	keyIDRE     = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
+)
+
+// NewPlan makes the plan for one account from its findings: every fail finding (and every review
+// finding when includeReview) is planned; review findings not planned and suppressed findings are
+// listed; passing findings are left out. Findings of another account are an error: make one plan
+// per account. now stamps the plan.
+func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Source, includeReview bool, now time.Time) (*Plan, error) {
+	if !accountIDRE.MatchString(accountID) {
+		return nil, fmt.Errorf("%w: account ID %q is not 12 digits", ErrBadPlan, accountID)
+	}
+	p := &Plan{
+		FormatVersion: FormatVersion,
+		AccountID:     accountID,
+		CreatedAt:     now.UTC().Truncate(time.Second),
+		Source:        src,
+		IncludeReview: includeReview,
+		Actions:       []PlannedKey{},
+		Listed:        []Listed{},
+	}
+	for _, f := range findings {
+		if f.AccountID != accountID {
+			return nil, fmt.Errorf("%w: finding %s is for account %q, the plan for %s: make one plan per account", ErrBadPlan, f.ID, f.AccountID, accountID)
+		}
+		switch {
+		case f.Status == setupkeys.StatusFail, f.Status == setupkeys.StatusReview && includeReview:
+			if f.LastUsed != nil {
+				return nil, fmt.Errorf("%w: finding %s is %s but has a last-used date", ErrBadPlan, f.ID, f.Status)
+			}
+			p.Actions = append(p.Actions, PlannedKey{
+				FindingID:   f.ID,
+				AccountID:   f.AccountID,
+				User:        f.User,
+				ARN:         f.ARN,
+				KeySlot:     f.KeySlot,
+				AccessKeyID: copyString(f.AccessKeyID),
+				Status:      f.Status,
+				Preconditions: Preconditions{
+					Status:     keyStatusActive,
+					CreateDate: f.KeyCreated.UTC(),
+					NeverUsed:  true,
+				},
+			})
+		case f.Status == setupkeys.StatusReview:
+			p.Listed = append(p.Listed, listed(f, "review: no last-used date but created before IAM tracked key use; not planned without --include-review"))
+		case f.Status == setupkeys.StatusSuppressed:
+			why := "suppressed"
+			if f.Suppression != nil {
+				why = "suppressed: " + f.Suppression.Reason
+			}
+			p.Listed = append(p.Listed, listed(f, why))
+		}
+	}
+	p.Resolved = p.allResolved()
+	p.ID = p.computeID()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func listed(f setupkeys.Finding, why string) Listed {
+	return Listed{
+		FindingID:   f.ID,
+		AccountID:   f.AccountID,
+		User:        f.User,
+		ARN:         f.ARN,
+		KeySlot:     f.KeySlot,
+		AccessKeyID: copyString(f.AccessKeyID),
+		Status:      f.Status,
+		Why:         why,
+		Suppression: f.Suppression,
+	}
+}
+
+func copyString(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	return &c
+}
+
+func (p *Plan) allResolved() bool {
+	for _, a := range p.Actions {
+		if a.KeyID() == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// computeID derives the plan ID from what the plan is: account, time and planned findings.
+func (p *Plan) computeID() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00", p.FormatVersion, p.AccountID, p.CreatedAt.UTC().Format(time.RFC3339Nano))
+	for _, a := range p.Actions {
+		fmt.Fprintf(h, "%s\x00%s\x00", a.FindingID, a.KeyID())
+	}
+	return "plan-" + hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Unresolved returns the planned keys that have no access key ID yet.
+func (p *Plan) Unresolved() []PlannedKey {
+	var out []PlannedKey
+	for _, a := range p.Actions {
+		if a.KeyID() == "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Validate checks that the plan is one this package can act on safely.
+func (p *Plan) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadPlan, fmt.Sprintf(format, args...))
+	}
+	if p.FormatVersion != FormatVersion {
+		if p.FormatVersion > FormatVersion {
+			return bad("format_version %d is newer than this setupkeys reads (%d); upgrade setupkeys", p.FormatVersion, FormatVersion)
+		}
+		return bad("format_version %d is not supported (this setupkeys reads %d)", p.FormatVersion, FormatVersion)
+	}
+	if !strings.HasPrefix(p.ID, "plan-") {
+		return bad("plan_id %q is missing or malformed", p.ID)
+	}
+	if !accountIDRE.MatchString(p.AccountID) {
+		return bad("account_id %q is not 12 digits", p.AccountID)
+	}
+	if p.CreatedAt.IsZero() {
+		return bad("created_at is missing")
+	}
+	if p.Resolved != p.allResolved() {
+		return bad("resolved is %v but %d of %d keys have no access key ID", p.Resolved, len(p.Unresolved()), len(p.Actions))
+	}
+	seen := map[string]int{}
+	for i, a := range p.Actions {
+		where := fmt.Sprintf("actions[%d] (user %s)", i, a.User)
+		if a.AccountID != p.AccountID {
+			return bad("%s: account_id %q differs from the plan's %s", where, a.AccountID, p.AccountID)
+		}
+		if a.User == "" {
+			return bad("actions[%d]: user is missing", i)
+		}
+		if a.Status != setupkeys.StatusFail && a.Status != setupkeys.StatusReview {
+			return bad("%s: status %q cannot be planned", where, a.Status)
+		}
+		if a.Status == setupkeys.StatusReview && !p.IncludeReview {
+			return bad("%s: a review finding is planned but include_review is false", where)
+		}
+		if a.Preconditions.Status != keyStatusActive || !a.Preconditions.NeverUsed || a.Preconditions.CreateDate.IsZero() {
+			return bad("%s: preconditions must be status Active, never_used true and a create_date", where)
+		}
+		if id := a.KeyID(); id != "" {
+			if !keyIDRE.MatchString(id) {
+				return bad("%s: access_key_id %q is not an access key ID", where, setupkeys.MaskKeyID(id))
+			}
+			if j, dup := seen[id]; dup {
+				return bad("%s: access key %s is planned twice (also actions[%d])", where, setupkeys.MaskKeyID(id), j)
+			}
+			seen[id] = i
+		}
+	}
+	return nil
+}
+
+// Write writes the plan as indented JSON.
+func (p *Plan) Write(w io.Writer) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// Save writes the plan to path atomically (a temporary file, fsync, rename), mode 0600.
+func (p *Plan) Save(path string) error {
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, buf.Bytes(), 0o600)
+}
+
+// ReadPlan reads and validates a plan; name names it in messages. Unknown fields are refused: a
+// plan is acted on, so a misspelt field must not be silently ignored.
+func ReadPlan(r io.Reader, name string) (*Plan, error) {
+	dec := json.NewDecoder(io.LimitReader(r, 64<<20))
+	dec.DisallowUnknownFields()
+	var p Plan
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrBadPlan, name, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: %s: more than one JSON value", ErrBadPlan, name)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &p, nil
+}
+
+// LoadPlan reads the plan file at path.
+func LoadPlan(path string) (*Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadPlan(f, path)
+}
+
+// Users returns the users the plan acts on, sorted, each once.
+func (p *Plan) Users() []string {
+	set := map[string]bool{}
+	for _, a := range p.Actions {
+		set[a.User] = true
+	}
+	out := make([]string, 0, len(set))
+	for u := range set {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a new or renamed directory entry durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return err
+	}
+	return nil
+}

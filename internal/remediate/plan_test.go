@@ -1,0 +1,196 @@
+package remediate
+
+import (
+	"bytes"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/setupkeys/setupkeys"
+)
+
+const acct = "111111111111"
+
+var (
+	t0      = time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	planNow = time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	liveSrc = setupkeys.Source{Kind: setupkeys.SourceLiveAPI}
+)
+
+// mkFinding makes a finding for user's key; keyID "" leaves it unresolved.
+func mkFinding(user, keyID string, slot int, status setupkeys.Status, created time.Time) setupkeys.Finding {
+	arn := "arn:aws:iam::" + acct + ":user/" + user
+	f := setupkeys.Finding{
+		ID:          setupkeys.FindingID(acct, arn, slot, created),
+		AccountID:   acct,
+		User:        user,
+		ARN:         arn,
+		KeySlot:     slot,
+		Status:      status,
+		UserCreated: created,
+		KeyCreated:  created,
+		Source:      liveSrc,
+	}
+	if keyID != "" {
+		f.AccessKeyID = &keyID
+	}
+	return f
+}
+
+func TestNewPlan(t *testing.T) {
+	suppressed := mkFinding("sam", "AKIASAM0000000000001", 1, setupkeys.StatusSuppressed, t0)
+	suppressed.Suppression = &setupkeys.SuppressionNote{Reason: "break glass", Was: setupkeys.StatusFail}
+	used := t0.Add(time.Hour)
+	pass := mkFinding("pat", "AKIAPAT0000000000001", 1, setupkeys.StatusPass, t0)
+	pass.LastUsed = &used
+	findings := []setupkeys.Finding{
+		mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0),
+		mkFinding("rita", "AKIARITA000000000001", 2, setupkeys.StatusReview, time.Date(2014, 1, 1, 0, 0, 0, 0, time.UTC)),
+		suppressed,
+		pass,
+	}
+	p, err := NewPlan(findings, acct, liveSrc, false, planNow.Add(123*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.FormatVersion != 1 || p.AccountID != acct || !p.CreatedAt.Equal(planNow) || !p.Resolved || !strings.HasPrefix(p.ID, "plan-") {
+		t.Errorf("plan header = %+v", p)
+	}
+	if len(p.Actions) != 1 || p.Actions[0].KeyID() != "AKIAALICE00000000001" || p.Actions[0].Preconditions != (Preconditions{Status: "Active", CreateDate: t0, NeverUsed: true}) {
+		t.Errorf("actions = %+v", p.Actions)
+	}
+	if len(p.Listed) != 2 || p.Listed[0].User != "rita" || !strings.HasPrefix(p.Listed[0].Why, "review") || p.Listed[1].Why != "suppressed: break glass" || p.Listed[1].Suppression == nil {
+		t.Errorf("listed = %+v", p.Listed)
+	}
+	// The same input gives the same ID; another time another.
+	p2, _ := NewPlan(findings, acct, liveSrc, false, planNow)
+	p3, _ := NewPlan(findings, acct, liveSrc, false, planNow.Add(time.Second))
+	if p2.ID != p.ID || p3.ID == p.ID {
+		t.Errorf("IDs %s %s %s", p.ID, p2.ID, p3.ID)
+	}
+
+	withReview, err := NewPlan(findings, acct, liveSrc, true, planNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(withReview.Actions) != 2 || withReview.Actions[1].Status != setupkeys.StatusReview || len(withReview.Listed) != 1 {
+		t.Errorf("include review: %+v", withReview)
+	}
+
+	// Round trip.
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{`"format_version": 1`, `"account_id": "111111111111"`, `"created_at": "2025-05-01T12:00:00Z"`, `"source": {`, `"actions": [`, `"access_key_id": "AKIAALICE00000000001"`, `"preconditions": {`, `"status": "Active"`, `"create_date": "2024-03-01T10:00:00Z"`, `"never_used": true`, `"finding_id": "sk-`, `"listed": [`} {
+		if !strings.Contains(buf.String(), field) {
+			t.Errorf("plan JSON lacks %s:\n%s", field, buf.String())
+		}
+	}
+	back, err := ReadPlan(bytes.NewReader(buf.Bytes()), "plan.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	back.Write(&again)
+	if again.String() != buf.String() {
+		t.Errorf("round trip differs:\n%s\n%s", buf.String(), again.String())
+	}
+
+	path := filepath.Join(t.TempDir(), "plan.json")
+	if err := p.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if loaded, err := LoadPlan(path); err != nil || loaded.ID != p.ID {
+		t.Errorf("LoadPlan: %v %v", loaded, err)
+	}
+}
+
+func TestNewPlanRefusals(t *testing.T) {
+	other := mkFinding("bob", "AKIABOB0000000000001", 1, setupkeys.StatusFail, t0)
+	other.AccountID = "222222222222"
+	if _, err := NewPlan([]setupkeys.Finding{other}, acct, liveSrc, false, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "one plan per account") {
+		t.Errorf("other account: %v", err)
+	}
+	if _, err := NewPlan(nil, "12345", liveSrc, false, planNow); !errors.Is(err, ErrBadPlan) {
+		t.Errorf("bad account: %v", err)
+	}
+	dup := []setupkeys.Finding{mkFinding("a", "AKIADUP0000000000001", 1, setupkeys.StatusFail, t0), mkFinding("a", "AKIADUP0000000000001", 2, setupkeys.StatusFail, t0)}
+	if _, err := NewPlan(dup, acct, liveSrc, false, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "planned twice") {
+		t.Errorf("duplicate key: %v", err)
+	}
+}
+
+func TestPlanFromReportIsUnresolved(t *testing.T) {
+	src := setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "report.csv"}
+	f := mkFinding("alice", "", 1, setupkeys.StatusFail, t0)
+	f.Source = src
+	p, err := NewPlan([]setupkeys.Finding{f}, acct, src, false, planNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Resolved || len(p.Unresolved()) != 1 {
+		t.Fatalf("resolved = %v", p.Resolved)
+	}
+	var buf bytes.Buffer
+	p.Write(&buf)
+	if !strings.Contains(buf.String(), `"access_key_id": null`) || !strings.Contains(buf.String(), `"resolved": false`) {
+		t.Errorf("JSON:\n%s", buf.String())
+	}
+	var out bytes.Buffer
+	WritePlanSummary(&out, p, ActionDeactivate)
+	if !strings.Contains(out.String(), "(unresolved)") || !strings.Contains(out.String(), "must be resolved live") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}
+
+func TestReadPlanRefusals(t *testing.T) {
+	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, planNow)
+	var buf bytes.Buffer
+	p.Write(&buf)
+	good := buf.String()
+	tests := []struct{ name, from, to, want string }{
+		{"unknown field", `"plan_id"`, `"plan_idd"`, "unknown field"},
+		{"newer version", `"format_version": 1`, `"format_version": 2`, "newer than this setupkeys reads"},
+		{"old version", `"format_version": 1`, `"format_version": 0`, "not supported"},
+		{"bad account", `"account_id": "111111111111",
+  "created_at"`, `"account_id": "11111111111x",
+  "created_at"`, "not 12 digits"},
+		{"action other account", `"account_id": "111111111111",
+      "user"`, `"account_id": "222222222222",
+      "user"`, "differs from the plan's"},
+		{"precondition", `"never_used": true`, `"never_used": false`, "preconditions must be"},
+		{"resolved lie", `"access_key_id": "AKIAALICE00000000001"`, `"access_key_id": null`, "resolved is true but 1 of 1"},
+		{"bad key", `"AKIAALICE00000000001"`, `"akia-x"`, "is not an access key ID"},
+		{"status", `"status": "fail"`, `"status": "pass"`, "cannot be planned"},
+		{"trailing", "", "{}", "more than one JSON value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := good + tt.to
+			if tt.from != "" {
+				src = strings.Replace(good, tt.from, tt.to, 1)
+			}
+			if src == good {
+				t.Fatalf("replacement %q not found", tt.from)
+			}
+			_, err := ReadPlan(strings.NewReader(src), "plan.json")
+			if !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "plan.json") {
+				t.Errorf("err = %v, want ErrBadPlan with %q naming plan.json", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseAction(t *testing.T) {
+	for in, want := range map[string]Action{"": ActionDeactivate, "deactivate": ActionDeactivate, "DELETE": ActionDelete} {
+		if got, err := ParseAction(in); err != nil || got != want {
+			t.Errorf("ParseAction(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseAction("reactivate"); err == nil {
+		t.Error("ParseAction(reactivate) accepted")
+	}
+}
