@@ -114,6 +114,9 @@ func Select(ctx context.Context, api OrganizationsAPI, sel Selection) ([]Account
 	if err := sel.Validate(); err != nil {
 		return nil, err
 	}
+	if api == nil && len(sel.Accounts) == 0 && len(sel.OUs) == 0 {
+		return nil, errors.New("no account to audit: name the accounts (--accounts) or give Organizations access")
+	}
 	var listed []Account
 	switch {
 	case len(sel.OUs) > 0:
