@@ -184,3 +184,35 @@ func (f *fakeIAM) writeLog() []string {
 	sort.Strings(out)
 	return out
 }
+
+type (
+	iamUpdateIn  = iam.UpdateAccessKeyInput
+	iamUpdateOut = iam.UpdateAccessKeyOutput
+	iamOpt       = func(*iam.Options)
+)
+
+// UpdateAccessKeyDirect changes a key's status as someone else would, without counting it.
+func (f *fakeIAM) UpdateAccessKeyDirect(id, status string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, k := f.key(id)
+	k.status = status
+}
+
+func (f *fakeIAM) deleteDirect(user, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	keys := f.users[user]
+	for i, k := range keys {
+		if k.id == id {
+			f.users[user] = append(keys[:i:i], keys[i+1:]...)
+			return
+		}
+	}
+}
+
+func (f *fakeIAM) deleteUser(user string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.users, user)
+}

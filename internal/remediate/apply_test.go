@@ -1,0 +1,542 @@
+package remediate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/setupkeys/setupkeys"
+)
+
+// world is a fake account with planned keys.
+type world struct {
+	iam     *fakeIAM
+	plan    *Plan
+	journal string
+}
+
+// newWorld makes users u1..un each with one never-used key created at t0, and a plan for them.
+func newWorld(t *testing.T, n int) *world {
+	t.Helper()
+	w := &world{iam: newFakeIAM(), journal: filepath.Join(t.TempDir(), "journal.jsonl")}
+	var findings []setupkeys.Finding
+	for i := 1; i <= n; i++ {
+		user, id := fmt.Sprintf("u%d", i), fmt.Sprintf("AKIAKEY%013d", i)
+		w.iam.addKey(user, "AKIAOTHER"+fmt.Sprintf("%011d", i), t0.Add(-time.Hour)) // a second key, not planned
+		w.iam.addKey(user, id, t0.Add(500*time.Millisecond))
+		findings = append(findings, mkFinding(user, id, 2, setupkeys.StatusFail, t0))
+	}
+	p, err := NewPlan(findings, acct, liveSrc, false, planNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.plan = p
+	return w
+}
+
+func key(i int) string { return fmt.Sprintf("AKIAKEY%013d", i) }
+
+func (w *world) opts(action Action) Options {
+	return Options{Action: action, JournalPath: w.journal, Client: w.iam, CallerAccount: acct, Now: func() time.Time { return planNow.Add(time.Hour) }}
+}
+
+func outcomes(s *Summary) []string {
+	var out []string
+	for _, r := range s.Results {
+		o := string(r.Outcome)
+		if r.Earlier {
+			o += "(earlier)"
+		}
+		if r.Recovered {
+			o += "(recovered)"
+		}
+		out = append(out, r.User+":"+o)
+	}
+	return out
+}
+
+// journalLines reads the journal as "action phase key [recovered]" lines.
+func journalLines(t *testing.T, path string) []string {
+	t.Helper()
+	entries, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range entries {
+		l := fmt.Sprintf("%s %s %s", e.Action, e.Phase, e.User)
+		if e.Recovered {
+			l += " recovered"
+		}
+		out = append(out, l)
+		if e.PlanID == "" || e.Run == "" || e.AccountID != acct || e.Time.IsZero() || e.AccessKeyID == "" {
+			t.Errorf("incomplete entry %+v", e)
+		}
+	}
+	return out
+}
+
+func check(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s:\n got %v\nwant %v", what, got, want)
+	}
+}
+
+func TestApplyDeactivates(t *testing.T) {
+	w := newWorld(t, 3)
+	var seen []string
+	o := w.opts("")
+	o.OnResult = func(r KeyResult) { seen = append(seen, r.User) }
+	sum, err := Apply(context.Background(), w.plan, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:deactivated", "u2:deactivated", "u3:deactivated"})
+	check(t, "OnResult", seen, []string{"u1", "u2", "u3"})
+	if sum.Failed() || sum.Action != ActionDeactivate || sum.PlanID != w.plan.ID {
+		t.Errorf("summary %+v", sum)
+	}
+	for i := 1; i <= 3; i++ {
+		if s := w.iam.status(key(i)); s != "Inactive" {
+			t.Errorf("key %d is %s", i, s)
+		}
+		if s := w.iam.status("AKIAOTHER" + fmt.Sprintf("%011d", i)); s != "Active" {
+			t.Errorf("unplanned key %d is %s", i, s)
+		}
+	}
+	check(t, "journal", journalLines(t, w.journal), []string{
+		"deactivate intent u1", "deactivate done u1",
+		"deactivate intent u2", "deactivate done u2",
+		"deactivate intent u3", "deactivate done u3",
+	})
+	if fi, _ := os.Stat(w.journal); fi.Mode().Perm() != 0o600 {
+		t.Errorf("journal mode %v", fi.Mode())
+	}
+	// A second run does nothing and says so.
+	sum, err = Apply(context.Background(), w.plan, w.opts(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "re-run", outcomes(sum), []string{"u1:deactivated(earlier)", "u2:deactivated(earlier)", "u3:deactivated(earlier)"})
+	check(t, "writes", w.iam.writeLog(), []string{"UpdateAccessKey Inactive AKIAKEY0000000000001=1", "UpdateAccessKey Inactive AKIAKEY0000000000002=1", "UpdateAccessKey Inactive AKIAKEY0000000000003=1"})
+	if n := len(journalLines(t, w.journal)); n != 6 {
+		t.Errorf("re-run wrote to the journal: %d lines", n)
+	}
+}
+
+func TestApplySkipsWhatChanged(t *testing.T) {
+	w := newWorld(t, 5)
+	w.iam.use(key(1), planNow.Add(time.Minute))     // used since the plan
+	w.iam.UpdateAccessKeyDirect(key(2), "Inactive") // already inactive
+	w.iam.deleteDirect("u3", key(3))                // gone
+	w.iam.mu.Lock()
+	_, k4 := w.iam.key(key(4))
+	k4.created = t0.Add(5 * time.Second) // not the key the plan saw
+	w.iam.mu.Unlock()
+	w.iam.deleteUser("u5")
+	sum, err := Apply(context.Background(), w.plan, w.opts(ActionDeactivate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:skipped", "u2:skipped", "u3:skipped", "u4:skipped", "u5:skipped"})
+	wantWhy := []string{"used since the plan (last used 2025-05-01T12:01:00Z with s3)", "already Inactive", "the key no longer exists", "create date 2024-03-01T10:00:05Z differs", "the user no longer exists"}
+	for i, r := range sum.Results {
+		if !strings.Contains(r.Reason, wantWhy[i]) {
+			t.Errorf("%s: reason %q, want %q", r.User, r.Reason, wantWhy[i])
+		}
+	}
+	if sum.Failed() || len(w.iam.writeLog()) != 0 {
+		t.Errorf("failed %v, writes %v", sum.Failed(), w.iam.writeLog())
+	}
+	check(t, "journal", journalLines(t, w.journal), []string{"deactivate skipped u1", "deactivate skipped u2", "deactivate skipped u3", "deactivate skipped u4", "deactivate skipped u5"})
+}
+
+func TestApplyFailuresAreResultsAndRetried(t *testing.T) {
+	w := newWorld(t, 3)
+	w.iam.before = func(op, id string) error {
+		switch {
+		case op == "UpdateAccessKey" && id == key(1):
+			return apiErr("AccessDenied")
+		case op == "GetAccessKeyLastUsed" && id == key(2):
+			return apiErr("ServiceFailure")
+		}
+		return nil
+	}
+	sum, err := Apply(context.Background(), w.plan, w.opts(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:failed", "u2:skipped", "u3:deactivated"})
+	if !sum.Failed() || !strings.Contains(sum.Results[0].Reason, "AccessDenied") || !strings.Contains(sum.Results[1].Reason, "cannot confirm the key was never used") {
+		t.Errorf("results %+v", sum.Results)
+	}
+	check(t, "journal", journalLines(t, w.journal), []string{"deactivate intent u1", "deactivate failed u1", "deactivate skipped u2", "deactivate intent u3", "deactivate done u3"})
+	// Fixed; the re-run finishes the job and leaves u3 alone.
+	w.iam.before = nil
+	sum, err = Apply(context.Background(), w.plan, w.opts(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "re-run", outcomes(sum), []string{"u1:deactivated", "u2:deactivated", "u3:deactivated(earlier)"})
+	check(t, "counts", sum.Counts(), map[Outcome]int{OutcomeDeactivated: 3})
+	check(t, "writes", w.iam.writeLog(), []string{"UpdateAccessKey Inactive AKIAKEY0000000000001=1", "UpdateAccessKey Inactive AKIAKEY0000000000002=1", "UpdateAccessKey Inactive AKIAKEY0000000000003=1"})
+}
+
+func TestApplyCheckFailure(t *testing.T) {
+	w := newWorld(t, 1)
+	w.iam.before = func(op, _ string) error {
+		if op == "ListAccessKeys" {
+			return apiErr("Throttling")
+		}
+		return nil
+	}
+	sum, err := Apply(context.Background(), w.plan, w.opts(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Failed() || !strings.Contains(sum.Results[0].Reason, "cannot check the key") {
+		t.Errorf("%+v", sum.Results)
+	}
+}
+
+func TestApplyRefusals(t *testing.T) {
+	w := newWorld(t, 1)
+	o := w.opts("")
+	o.CallerAccount = "222222222222"
+	if _, err := Apply(context.Background(), w.plan, o); !errors.Is(err, ErrWrongAccount) {
+		t.Errorf("other account: %v", err)
+	}
+	o.CallerAccount = ""
+	if _, err := Apply(context.Background(), w.plan, o); !errors.Is(err, ErrWrongAccount) {
+		t.Errorf("no caller account: %v", err)
+	}
+	if _, err := os.Stat(w.journal); !errors.Is(err, os.ErrNotExist) {
+		t.Error("a refused apply created the journal")
+	}
+	o = w.opts("rotate")
+	if _, err := Apply(context.Background(), w.plan, o); err == nil {
+		t.Error("unknown action accepted")
+	}
+	o = w.opts("")
+	o.JournalPath = ""
+	if _, err := Apply(context.Background(), w.plan, o); err == nil {
+		t.Error("no journal accepted")
+	}
+	src := setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "r.csv"}
+	unresolved, _ := NewPlan([]setupkeys.Finding{mkFinding("u1", "", 1, setupkeys.StatusFail, t0)}, acct, src, false, planNow)
+	if _, err := Apply(context.Background(), unresolved, w.opts("")); !errors.Is(err, ErrUnresolved) {
+		t.Errorf("unresolved: %v", err)
+	}
+	if len(w.iam.calls) != 0 {
+		t.Errorf("refused applies called IAM: %v", w.iam.calls)
+	}
+}
+
+func TestApplyJournalBusy(t *testing.T) {
+	w := newWorld(t, 1)
+	j, err := openJournal(w.journal, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	if _, err := Apply(context.Background(), w.plan, w.opts("")); !errors.Is(err, ErrJournalBusy) {
+		t.Errorf("err = %v, want ErrJournalBusy", err)
+	}
+}
+
+// errCrash stands for the process dying.
+var errCrash = errors.New("simulated crash")
+
+func crashAt(stage Stage, keyID string) Hook {
+	return func(s Stage, k PlannedKey) error {
+		if s == stage && k.KeyID() == keyID {
+			return errCrash
+		}
+		return nil
+	}
+}
+
+func TestApplyConvergesAfterCrash(t *testing.T) {
+	for _, tt := range []struct {
+		stage       Stage
+		wantJournal []string
+		wantOut     []string
+	}{
+		{
+			// Died after the intent, before the call: the re-run checks and acts.
+			StageAfterIntent,
+			[]string{"deactivate intent u1", "deactivate done u1", "deactivate intent u2", "deactivate intent u2", "deactivate done u2", "deactivate intent u3", "deactivate done u3"},
+			[]string{"u1:deactivated(earlier)", "u2:deactivated", "u3:deactivated"},
+		},
+		{
+			// Died after the call, before its done: the re-run finds the key Inactive and
+			// records done without calling again.
+			StageAfterCall,
+			[]string{"deactivate intent u1", "deactivate done u1", "deactivate intent u2", "deactivate done u2 recovered", "deactivate intent u3", "deactivate done u3"},
+			[]string{"u1:deactivated(earlier)", "u2:deactivated(recovered)", "u3:deactivated"},
+		},
+		{
+			// Died before checking: nothing of u2 was written.
+			StageBeforeCheck,
+			[]string{"deactivate intent u1", "deactivate done u1", "deactivate intent u2", "deactivate done u2", "deactivate intent u3", "deactivate done u3"},
+			[]string{"u1:deactivated(earlier)", "u2:deactivated", "u3:deactivated"},
+		},
+	} {
+		t.Run(string(tt.stage), func(t *testing.T) {
+			w := newWorld(t, 3)
+			o := w.opts("")
+			o.Hook = crashAt(tt.stage, key(2))
+			sum, err := Apply(context.Background(), w.plan, o)
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("err = %v", err)
+			}
+			check(t, "before the crash", outcomes(sum), []string{"u1:deactivated"})
+			sum, err = Apply(context.Background(), w.plan, w.opts(""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "outcomes", outcomes(sum), tt.wantOut)
+			check(t, "journal", journalLines(t, w.journal), tt.wantJournal)
+			check(t, "writes", w.iam.writeLog(), []string{"UpdateAccessKey Inactive AKIAKEY0000000000001=1", "UpdateAccessKey Inactive AKIAKEY0000000000002=1", "UpdateAccessKey Inactive AKIAKEY0000000000003=1"})
+		})
+	}
+}
+
+func TestApplyDeleteCrashRecovery(t *testing.T) {
+	w := newWorld(t, 2)
+	o := w.opts(ActionDelete)
+	o.Hook = crashAt(StageAfterCall, key(1))
+	if _, err := Apply(context.Background(), w.plan, o); !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	sum, err := Apply(context.Background(), w.plan, w.opts(ActionDelete))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:deleted(recovered)", "u2:deleted"})
+	check(t, "journal", journalLines(t, w.journal), []string{"delete intent u1", "delete done u1 recovered", "delete intent u2", "delete done u2"})
+	check(t, "writes", w.iam.writeLog(), []string{"DeleteAccessKey AKIAKEY0000000000001=1", "DeleteAccessKey AKIAKEY0000000000002=1"})
+}
+
+func TestApplyTornJournal(t *testing.T) {
+	w := newWorld(t, 2)
+	o := w.opts("")
+	o.Hook = crashAt(StageAfterCall, key(2))
+	Apply(context.Background(), w.plan, o)
+	// The process died in the middle of writing u2's done line.
+	f, _ := os.OpenFile(w.journal, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"time":"2025-05-01T13:00:00Z","plan_id":"` + w.plan.ID + `","run":"x","account_id":"1111`)
+	f.Close()
+	if _, err := ReadJournal(w.journal); err != nil {
+		t.Fatalf("ReadJournal with a torn line: %v", err)
+	}
+	sum, err := Apply(context.Background(), w.plan, w.opts(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:deactivated(earlier)", "u2:deactivated(recovered)"})
+	check(t, "journal", journalLines(t, w.journal), []string{"deactivate intent u1", "deactivate done u1", "deactivate intent u2", "deactivate done u2 recovered"})
+	data, _ := os.ReadFile(w.journal)
+	if strings.Contains(string(data), `"account_id":"1111`+"\n") || !strings.HasSuffix(string(data), "}\n") {
+		t.Errorf("torn line kept:\n%s", data)
+	}
+}
+
+func TestJournalDamage(t *testing.T) {
+	w := newWorld(t, 1)
+	os.WriteFile(w.journal, []byte("{\"time\":\"2025-05-01T13:00:00Z\"}\nnot json\n"), 0o600)
+	if _, err := Apply(context.Background(), w.plan, w.opts("")); !errors.Is(err, ErrBadJournal) || !strings.Contains(err.Error(), "journal.jsonl:1") {
+		t.Errorf("err = %v", err)
+	}
+	os.WriteFile(w.journal, []byte(`{"time":"2025-05-01T13:00:00Z","plan_id":"p","access_key_id":"K","action":"deactivate","phase":"done","extra":1}`+"\n"), 0o600)
+	if _, err := Apply(context.Background(), w.plan, w.opts("")); !errors.Is(err, ErrBadJournal) {
+		t.Errorf("unknown field: %v", err)
+	}
+}
+
+func TestApplyCanceled(t *testing.T) {
+	w := newWorld(t, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	o := w.opts("")
+	o.OnResult = func(r KeyResult) { cancel() }
+	sum, err := Apply(ctx, w.plan, o)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:deactivated", "u2:failed", "u3:failed"})
+	if !strings.Contains(sum.Results[1].Reason, "not attempted") {
+		t.Errorf("reason %q", sum.Results[1].Reason)
+	}
+}
+
+func TestDeactivateThenDelete(t *testing.T) {
+	w := newWorld(t, 2)
+	if _, err := Apply(context.Background(), w.plan, w.opts(ActionDeactivate)); err != nil {
+		t.Fatal(err)
+	}
+	// Deactivate first, delete later with the same plan and journal.
+	sum, err := Apply(context.Background(), w.plan, w.opts(ActionDelete))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:deleted", "u2:deleted"})
+	if w.iam.status(key(1)) != "gone" || w.iam.status("AKIAOTHER00000000001") != "Active" {
+		t.Error("wrong keys deleted")
+	}
+}
+
+func TestDeleteRefusesKeyInactivatedByOthers(t *testing.T) {
+	w := newWorld(t, 2)
+	w.iam.UpdateAccessKeyDirect(key(1), "Inactive")
+	sum, err := Apply(context.Background(), w.plan, w.opts(ActionDelete))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:skipped", "u2:deleted"})
+	if !strings.Contains(sum.Results[0].Reason, "this journal did not deactivate it") || w.iam.status(key(1)) != "Inactive" {
+		t.Errorf("%+v", sum.Results[0])
+	}
+}
+
+func TestRollback(t *testing.T) {
+	w := newWorld(t, 4)
+	w.iam.use(key(4), planNow.Add(time.Minute)) // used: apply skips it, rollback must not touch it
+	if _, err := Apply(context.Background(), w.plan, w.opts("")); err != nil {
+		t.Fatal(err)
+	}
+	// After the apply: u3's key is deleted outside the tool, u2's key is re-activated by hand.
+	w.iam.deleteDirect("u3", key(3))
+	w.iam.UpdateAccessKeyDirect(key(2), "Active")
+	w.iam.UpdateAccessKeyDirect(key(4), "Inactive") // someone else's deactivation
+
+	ro := RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct, VerifyDelay: time.Millisecond}
+	sum, err := Rollback(context.Background(), ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:reactivated", "u2:skipped", "u3:not-restorable"})
+	if !strings.Contains(sum.Results[2].Reason, "cannot be restored") || sum.Failed() {
+		t.Errorf("%+v", sum.Results)
+	}
+	if w.iam.status(key(1)) != "Active" || w.iam.status(key(4)) != "Inactive" {
+		t.Error("rollback touched the wrong keys")
+	}
+	check(t, "journal", journalLines(t, w.journal), []string{
+		"deactivate intent u1", "deactivate done u1", "deactivate intent u2", "deactivate done u2", "deactivate intent u3", "deactivate done u3", "deactivate skipped u4",
+		"reactivate intent u1", "reactivate done u1", "reactivate skipped u2", "reactivate skipped u3",
+	})
+	// Again: nothing more to do.
+	sum, err = Rollback(context.Background(), ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "re-run", outcomes(sum), []string{"u1:reactivated(earlier)", "u2:skipped", "u3:not-restorable"})
+	check(t, "reactivations", w.iam.writes["UpdateAccessKey Active "+key(1)], 1)
+
+	// Applying the plan again after the rollback deactivates again.
+	sum, err = Apply(context.Background(), w.plan, w.opts(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "re-apply", outcomes(sum), []string{"u1:deactivated", "u2:deactivated(earlier)", "u3:deactivated(earlier)", "u4:skipped"})
+}
+
+func TestRollbackDeletedKeysCannotComeBack(t *testing.T) {
+	w := newWorld(t, 2)
+	Apply(context.Background(), w.plan, w.opts(ActionDeactivate))
+	o := w.opts(ActionDelete)
+	o.Hook = crashAt(StageBeforeCheck, key(2)) // only u1's key gets deleted
+	Apply(context.Background(), w.plan, o)
+	sum, err := Rollback(context.Background(), RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:not-restorable", "u2:reactivated"})
+	if !strings.Contains(sum.Results[0].Reason, "this journal deleted the key") {
+		t.Errorf("reason %q", sum.Results[0].Reason)
+	}
+}
+
+func TestRollbackOfDirectDelete(t *testing.T) {
+	w := newWorld(t, 1)
+	Apply(context.Background(), w.plan, w.opts(ActionDelete))
+	sum, err := Rollback(context.Background(), RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:not-restorable"})
+}
+
+func TestRollbackCrash(t *testing.T) {
+	for _, stage := range []Stage{StageAfterIntent, StageAfterCall} {
+		t.Run(string(stage), func(t *testing.T) {
+			w := newWorld(t, 2)
+			Apply(context.Background(), w.plan, w.opts(""))
+			ro := RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct, Hook: crashAt(stage, key(1))}
+			if _, err := Rollback(context.Background(), ro); !errors.Is(err, errCrash) {
+				t.Fatal(err)
+			}
+			ro.Hook = nil
+			sum, err := Rollback(context.Background(), ro)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "u1:reactivated"
+			if stage == StageAfterCall {
+				want += "(recovered)"
+			}
+			check(t, "outcomes", outcomes(sum), []string{want, "u2:reactivated"})
+			check(t, "reactivations", []int{w.iam.writes["UpdateAccessKey Active "+key(1)], w.iam.writes["UpdateAccessKey Active "+key(2)]}, []int{1, 1})
+		})
+	}
+}
+
+func TestRollbackRefusesOtherAccount(t *testing.T) {
+	w := newWorld(t, 1)
+	Apply(context.Background(), w.plan, w.opts(""))
+	_, err := Rollback(context.Background(), RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: "222222222222"})
+	if !errors.Is(err, ErrWrongAccount) {
+		t.Errorf("err = %v", err)
+	}
+	if w.iam.status(key(1)) != "Inactive" {
+		t.Error("rollback acted in the wrong account")
+	}
+}
+
+func TestRollbackVerifyNotVisible(t *testing.T) {
+	w := newWorld(t, 1)
+	Apply(context.Background(), w.plan, w.opts(""))
+	// IAM accepts the change but keeps showing the old status (eventual consistency).
+	reads := 0
+	w.iam.before = func(op, id string) error {
+		if op == "ListAccessKeys" {
+			reads++
+		}
+		return nil
+	}
+	stale := &staleIAM{fakeIAM: w.iam}
+	sum, err := Rollback(context.Background(), RollbackOptions{JournalPath: w.journal, Client: stale, CallerAccount: acct, VerifyAttempts: 3, VerifyDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Results[0].Outcome != OutcomeReactivated || !strings.Contains(sum.Results[0].Reason, "did not show the key Active after 3 reads") {
+		t.Errorf("%+v", sum.Results[0])
+	}
+	if reads != 8 { // two pages (two keys) per look: 1 check and 3 verifications
+		t.Errorf("%d reads, want 1 check and 3 verifications of 2 pages each", reads)
+	}
+}
+
+// staleIAM accepts UpdateAccessKey without changing what ListAccessKeys shows.
+type staleIAM struct{ *fakeIAM }
+
+func (s *staleIAM) UpdateAccessKey(ctx context.Context, in *iamUpdateIn, opts ...iamOpt) (*iamUpdateOut, error) {
+	return &iamUpdateOut{}, nil
+}
