@@ -1,0 +1,104 @@
+package report
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/setupkeys/setupkeys"
+)
+
+var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func finding(user string, status setupkeys.Status, keyID string) setupkeys.Finding {
+	f := setupkeys.Finding{ID: "sk-" + user, AccountID: "123456789012", User: user, ARN: "arn:aws:iam::123456789012:user/" + user, KeySlot: 1, Status: status,
+		UserCreated: now.Add(-48 * time.Hour), KeyCreated: now.Add(-48*time.Hour + 4*time.Second), GapSeconds: 4, Reason: "because"}
+	if keyID != "" {
+		f.AccessKeyID = &keyID
+	}
+	return f
+}
+
+func TestTable(t *testing.T) {
+	generated := now.Add(-90 * time.Minute)
+	audit := setupkeys.Audit{Window: 10 * time.Minute, Accounts: []setupkeys.AccountResult{
+		{AccountID: "123456789012", AccountName: "prod", Users: 3, Passed: 2, Source: setupkeys.Source{Kind: setupkeys.SourceLiveReport, GeneratedTime: &generated},
+			Findings: []setupkeys.Finding{finding("zed", setupkeys.StatusReview, ""), finding("amy", setupkeys.StatusFail, "AKIAIOSFODNN7EXAMPLE")}},
+		{AccountID: "210987654321", Err: errors.New("AssumeRole: AccessDenied")},
+	}}
+	tests := []struct {
+		name      string
+		show      bool
+		want      []string
+		wantNotIn []string
+	}{
+		{"masked", false, []string{"AKIA************MPLE", "Account 123456789012 (prod): 3 users", "generated 2026-11-27T10:30:00Z (1h30m0s old", "ERROR: AssumeRole: AccessDenied",
+			"Summary: 1 fail, 1 review, 2 pass (window 10m0s, 2 accounts, 1 could not be audited)", "Passing keys are counted, not listed"}, []string{"AKIAIOSFODNN7EXAMPLE"}},
+		{"shown", true, []string{"AKIAIOSFODNN7EXAMPLE"}, []string{"AKIA************MPLE"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := Table(&buf, audit, Options{ShowKeyIDs: tt.show, Now: now}); err != nil {
+				t.Fatal(err)
+			}
+			out := buf.String()
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("table lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.wantNotIn {
+				if strings.Contains(out, w) {
+					t.Errorf("table has %q:\n%s", w, out)
+				}
+			}
+			if strings.Index(out, "amy") > strings.Index(out, "zed") {
+				t.Errorf("fail should come before review:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestDocumentCountsAndAge(t *testing.T) {
+	generated := now.Add(-time.Hour)
+	suppressed := finding("sam", setupkeys.StatusSuppressed, "")
+	doc := NewDocument(setupkeys.Audit{Window: time.Minute, Accounts: []setupkeys.AccountResult{{
+		AccountID: "123456789012", Users: 4, Passed: 1, Warnings: []string{"w"},
+		Source:   setupkeys.Source{Kind: setupkeys.SourceLiveReport, GeneratedTime: &generated},
+		Findings: []setupkeys.Finding{finding("a", setupkeys.StatusFail, ""), suppressed, finding("b", setupkeys.StatusPass, "")},
+	}}}, now)
+	if doc.Summary != (Summary{Accounts: 1, Users: 4, Fail: 1, Pass: 1, Suppressed: 1}) {
+		t.Errorf("summary %+v", doc.Summary)
+	}
+	if doc.Source.AgeSeconds == nil || *doc.Source.AgeSeconds != 3600 {
+		t.Errorf("age %v", doc.Source.AgeSeconds)
+	}
+	if len(doc.Warnings) != 1 || len(doc.Findings) != 3 || doc.Findings[0].Status != setupkeys.StatusFail || doc.Findings[2].Status != setupkeys.StatusPass {
+		t.Errorf("doc %+v", doc)
+	}
+}
+
+func TestCSVDefusesFormulas(t *testing.T) {
+	var buf bytes.Buffer
+	audit := setupkeys.Audit{Accounts: []setupkeys.AccountResult{{Findings: []setupkeys.Finding{finding("=cmd", setupkeys.StatusFail, ""), finding("+x,y", setupkeys.StatusFail, "")}}}}
+	if err := CSV(&buf, audit); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || rows[1][2] != "'+x,y" || rows[2][2] != "'=cmd" {
+		t.Errorf("rows %q", rows)
+	}
+}
+
+func TestRenderUnknownFormat(t *testing.T) {
+	if err := Render(&bytes.Buffer{}, "xml", setupkeys.Audit{}, Options{}); err == nil || !strings.Contains(err.Error(), "unknown format") {
+		t.Errorf("err %v", err)
+	}
+}
