@@ -164,7 +164,11 @@ func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
 	for i, k := range p.Actions {
 		if err := ctx.Err(); err != nil {
 			for _, rest := range p.Actions[i:] {
-				sum.Results = append(sum.Results, a.result(rest, OutcomeFailed, "not attempted: the run was interrupted ("+err.Error()+")"))
+				r := a.result(rest, OutcomeFailed, "not attempted: the run was interrupted ("+err.Error()+")")
+				sum.Results = append(sum.Results, r)
+				if opts.OnResult != nil {
+					opts.OnResult(r)
+				}
 			}
 			return sum, err
 		}

@@ -129,7 +129,11 @@ func Rollback(ctx context.Context, opts RollbackOptions) (*Summary, error) {
 	for i, c := range cands {
 		if err := ctx.Err(); err != nil {
 			for _, rest := range cands[i:] {
-				sum.Results = append(sum.Results, r.result(rest, OutcomeFailed, "not attempted: the run was interrupted ("+err.Error()+")"))
+				res := r.result(rest, OutcomeFailed, "not attempted: the run was interrupted ("+err.Error()+")")
+				sum.Results = append(sum.Results, res)
+				if opts.OnResult != nil {
+					opts.OnResult(res)
+				}
 			}
 			return sum, err
 		}
