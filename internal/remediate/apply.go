@@ -281,6 +281,11 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 	}
 	if err != nil {
 		if isNoSuchEntity(err) {
+			if a.opts.Action == ActionDelete {
+				// The key is gone, as asked. The SDK may have retried a delete whose first
+				// attempt succeeded but whose answer was lost, so this may well be our doing.
+				return a.finish(k, PhaseDone, OutcomeDeleted, "IAM answered NoSuchEntity: the key is gone (deleted by an earlier attempt of this call, or by someone else)")
+			}
 			return a.finish(k, PhaseSkipped, OutcomeSkipped, "the key was gone when acted on; nothing was done")
 		}
 		return a.finish(k, PhaseFailed, OutcomeFailed, fmt.Sprintf("%s failed: %v", a.opts.Action, err))

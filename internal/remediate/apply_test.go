@@ -540,3 +540,37 @@ type staleIAM struct{ *fakeIAM }
 func (s *staleIAM) UpdateAccessKey(ctx context.Context, in *iamUpdateIn, opts ...iamOpt) (*iamUpdateOut, error) {
 	return &iamUpdateOut{}, nil
 }
+
+func TestApplyDeleteOfVanishedKey(t *testing.T) {
+	w := newWorld(t, 2)
+	// Between the check and the call, u1's key disappears (a retried delete whose first
+	// attempt succeeded looks the same); u2's too, but for a deactivation.
+	w.iam.before = func(op, id string) error {
+		if op == "DeleteAccessKey" && id == key(1) {
+			w.iam.deleteDirectLocked("u1", id)
+		}
+		return nil
+	}
+	sum, err := Apply(context.Background(), w.plan, w.opts(ActionDelete))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:deleted", "u2:deleted"})
+	if !strings.Contains(sum.Results[0].Reason, "NoSuchEntity") {
+		t.Errorf("reason %q", sum.Results[0].Reason)
+	}
+
+	w = newWorld(t, 1)
+	w.iam.before = func(op, id string) error {
+		if op == "UpdateAccessKey" {
+			w.iam.deleteDirectLocked("u1", id)
+		}
+		return nil
+	}
+	sum, err = Apply(context.Background(), w.plan, w.opts(ActionDeactivate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "deactivate", outcomes(sum), []string{"u1:skipped"})
+	check(t, "journal", journalLines(t, w.journal), []string{"deactivate intent u1", "deactivate skipped u1"})
+}

@@ -216,3 +216,14 @@ func (f *fakeIAM) deleteUser(user string) {
 	defer f.mu.Unlock()
 	delete(f.users, user)
 }
+
+// deleteDirectLocked is deleteDirect for use inside a hook, where the lock is held.
+func (f *fakeIAM) deleteDirectLocked(user, id string) {
+	keys := f.users[user]
+	for i, k := range keys {
+		if k.id == id {
+			f.users[user] = append(keys[:i:i], keys[i+1:]...)
+			return
+		}
+	}
+}
