@@ -10,13 +10,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/credreport"
+	"github.com/setupkeys/setupkeys/internal/org"
 	"github.com/setupkeys/setupkeys/internal/report"
 	"github.com/setupkeys/setupkeys/internal/rule"
 	"github.com/setupkeys/setupkeys/internal/source"
+	"github.com/setupkeys/setupkeys/internal/suppress"
 )
 
 // AWSFlags are the AWS CLI's connection flags.
@@ -32,16 +36,20 @@ func (a *AWSFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&a.EndpointURL, "endpoint-url", "", "send every AWS call (IAM, STS, Organizations) to this URL, e.g. an emulator")
 }
 
-// SourceFlags choose and tune where an audit reads from; plan shares them.
+// SourceFlags choose and tune where an audit reads from, and what it suppresses; plan shares them.
 type SourceFlags struct {
-	AWS        AWSFlags
-	ReportPath string
-	Exact      bool
-	Window     time.Duration
+	AWS          AWSFlags
+	Org          OrgFlags
+	ReportPath   string
+	Exact        bool
+	Window       time.Duration
+	Suppressions string
 }
 
 func (s *SourceFlags) register(cmd *cobra.Command) {
 	s.AWS.register(cmd)
+	s.Org.register(cmd)
+	cmd.Flags().StringVar(&s.Suppressions, "suppressions", "", "YAML file of suppressions (by account, user, path, tag, key ID or finding ID, each with a reason and optional expiry)")
 	cmd.Flags().StringVar(&s.ReportPath, "report", "", "audit a credential report file (CSV, `aws iam get-credential-report` JSON, or base64; - for stdin) instead of the live account")
 	cmd.Flags().BoolVar(&s.Exact, "exact", false, "read the live IAM API user by user instead of the credential report (fresh data, more calls)")
 	cmd.Flags().DurationVar(&s.Window, "window", rule.DefaultWindow, "how long after a user's creation a key counts as created at setup")
@@ -57,7 +65,10 @@ func (s *SourceFlags) validate() error {
 	if s.ReportPath != "" && (s.AWS.Profile != "" || s.AWS.EndpointURL != "") {
 		return BadInput(errors.New("--report audits a file: --profile and --endpoint-url do not apply"))
 	}
-	return nil
+	if s.ReportPath != "" && s.Org.multiAccount() {
+		return BadInput(errors.New("--report audits one file: --org, --ou and --accounts need a live audit"))
+	}
+	return s.Org.validate()
 }
 
 // AuditOptions is everything `setupkeys audit` needs.
@@ -132,23 +143,44 @@ func auditExit(a setupkeys.Audit, strict bool) error {
 	return nil
 }
 
-// collect reads the chosen source into an audit.
+// collect reads the chosen source into an audit, suppressions applied.
 func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags SourceFlags, opts source.Options) (setupkeys.Audit, error) {
 	audit := setupkeys.Audit{StartedAt: now(), Window: flags.Window}
+	var supp *suppress.Set
+	if flags.Suppressions != "" {
+		var err error
+		if supp, err = suppress.Load(flags.Suppressions); err != nil {
+			return audit, BadInput(err)
+		}
+	}
 	if flags.ReportPath != "" {
 		res, err := readReportFile(streams.In, flags.ReportPath, opts)
+		if err != nil {
+			return audit, err
+		}
+		// A report file has no tags to read: tag suppressions cannot match, and say so.
+		applySuppressions(ctx, supp, &res, nil, audit.StartedAt)
+		audit.Accounts = []setupkeys.AccountResult{res}
+		return audit, nil
+	}
+	caller, err := loadAWS(ctx, flags.AWS)
+	if err != nil {
+		return audit, err
+	}
+	if !flags.Org.multiAccount() {
+		res, err := auditAccount(ctx, iam.NewFromConfig(caller.Config), caller.Account, flags.Exact, opts, supp, audit.StartedAt)
 		if err != nil {
 			return audit, err
 		}
 		audit.Accounts = []setupkeys.AccountResult{res}
 		return audit, nil
 	}
-	res, err := auditLive(ctx, flags, opts)
-	if err != nil {
-		return audit, err
-	}
-	audit.Accounts = []setupkeys.AccountResult{res}
-	return audit, nil
+	// One HTTP client for every account keeps sockets and memory flat in the number of accounts.
+	caller.Config = org.ShareHTTPClient(caller.Config, 0)
+	audit.Accounts, err = auditAccounts(ctx, streams, caller, flags, func(ctx context.Context, cfg aws.Config, account string) (setupkeys.AccountResult, error) {
+		return auditAccount(ctx, iam.NewFromConfig(cfg), account, flags.Exact, opts, supp, audit.StartedAt)
+	})
+	return audit, err
 }
 
 func readReportFile(stdin io.Reader, path string, opts source.Options) (setupkeys.AccountResult, error) {
