@@ -15,9 +15,9 @@ const Header = "user,arn,user_creation_time,password_enabled,password_last_used,
 
 const awsTime = "2006-01-02T15:04:05+00:00"
 
-// Write writes a report of a root row plus users users for account to w. About a fifth of the
-// console users carry a setup key never used; the rest hold used keys, later keys, none at all,
-// or are programmatic users.
+// Write writes a report of a root row plus users users for account to w. Four in five users have
+// a console password; about one console user in eight carries a setup key never used (slot 1 or
+// 2); the rest hold used setup keys, later keys, inactive keys or none.
 func Write(w io.Writer, account string, users int, seed int64) error {
 	bw := bufio.NewWriterSize(w, 64*1024)
 	rng := rand.New(rand.NewSource(seed))
@@ -34,16 +34,34 @@ func Write(w io.Writer, account string, users int, seed int64) error {
 			pw, pwUsed, pwChanged = "true", created.Add(48*time.Hour).Format(awsTime), created.Format(awsTime)
 		}
 		fmt.Fprintf(bw, "%s,arn:aws:iam::%s:user/staff/%s,%s,%s,%s,%s,N/A,%t,", name, account, name, created.Format(awsTime), pw, pwUsed, pwChanged, rng.Intn(2) == 0)
-		writeKey(bw, rng, created)
+		writeKey(bw, rng, created, slot1Weights)
 		bw.WriteByte(',')
-		writeKey(bw, rng, created)
+		writeKey(bw, rng, created, slot2Weights)
 		bw.WriteString(",false,N/A,false,N/A\n")
 	}
 	return bw.Flush()
 }
 
-func writeKey(w *bufio.Writer, rng *rand.Rand, userCreated time.Time) {
-	switch rng.Intn(5) {
+// Weights, in percent, of: no key, setup key never used, setup key used, later key, inactive
+// setup key.
+var (
+	slot1Weights = [5]int{30, 10, 25, 25, 10}
+	slot2Weights = [5]int{70, 3, 10, 15, 2}
+)
+
+func pick(rng *rand.Rand, weights [5]int) int {
+	n := rng.Intn(100)
+	for i, w := range weights {
+		if n < w {
+			return i
+		}
+		n -= w
+	}
+	return 0
+}
+
+func writeKey(w *bufio.Writer, rng *rand.Rand, userCreated time.Time, weights [5]int) {
+	switch pick(rng, weights) {
 	case 0: // no key
 		w.WriteString("false,N/A,N/A,N/A,N/A")
 	case 1: // setup key, never used
