@@ -2,10 +2,12 @@ package org
 
 import (
 	"fmt"
+	"net/http"
 	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 )
@@ -143,4 +145,37 @@ func AccountConfig(base aws.Config, account, callerAccount string, role RoleOpti
 	cfg := base.Copy()
 	cfg.Credentials = aws.NewCredentialsCache(provider)
 	return cfg, nil
+}
+
+// DefaultIdleConnsPerHost is how many keep-alive connections ShareHTTPClient keeps to one
+// endpoint when asked for 0: enough for DefaultConcurrency accounts making a few calls each.
+const DefaultIdleConnsPerHost = 8 * DefaultConcurrency
+
+// ShareHTTPClient returns base with one HTTP client for every account's SDK clients, keeping up
+// to idlePerHost keep-alive connections to each endpoint (0 means DefaultIdleConnsPerHost).
+// Without it, each SDK client made from a config with no HTTPClient (what
+// config.LoadDefaultConfig returns) builds its own transport: one connection pool per account and
+// service, whose idle connections outlive the account's audit, so memory and sockets grow with the
+// number of accounts; and the SDK's default of 10 idle connections per host makes a shared pool
+// close and reopen connections when many accounts run at once. A base HTTPClient that is an
+// *awshttp.BuildableClient (a custom CA bundle) keeps its settings.
+func ShareHTTPClient(base aws.Config, idlePerHost int) aws.Config {
+	if idlePerHost <= 0 {
+		idlePerHost = DefaultIdleConnsPerHost
+	}
+	var client *awshttp.BuildableClient
+	switch c := base.HTTPClient.(type) {
+	case nil:
+		client = awshttp.NewBuildableClient()
+	case *awshttp.BuildableClient:
+		client = c
+	default:
+		return base // the caller's own client: leave it alone
+	}
+	cfg := base.Copy()
+	cfg.HTTPClient = client.WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = idlePerHost
+		t.MaxIdleConns = max(t.MaxIdleConns, idlePerHost)
+	})
+	return cfg
 }

@@ -2,10 +2,13 @@ package org_test
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/setupkeys/setupkeys/internal/org"
@@ -145,5 +148,36 @@ func TestAccountConfigAssumeRoleDenied(t *testing.T) {
 	_, err = sts.NewFromConfig(cfg).GetCallerIdentity(context.Background(), &sts.GetCallerIdentityInput{})
 	if err == nil || !strings.Contains(err.Error(), "AccessDenied") || !strings.Contains(err.Error(), "role/OrganizationAccountAccessRole") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestShareHTTPClient(t *testing.T) {
+	base := aws.Config{Region: "us-east-1"}
+	cfg := org.ShareHTTPClient(base, 0)
+	bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		t.Fatalf("HTTPClient is %T", cfg.HTTPClient)
+	}
+	if tr := bc.GetTransport(); tr.MaxIdleConnsPerHost != org.DefaultIdleConnsPerHost || tr.MaxIdleConns < org.DefaultIdleConnsPerHost {
+		t.Errorf("idle conns per host %d, total %d", tr.MaxIdleConnsPerHost, tr.MaxIdleConns)
+	}
+	if base.HTTPClient != nil {
+		t.Error("base changed")
+	}
+	// Every account's config carries the same client.
+	a, _ := org.AccountConfig(cfg, "222222222222", "111111111111", org.RoleOptions{})
+	if a.HTTPClient != cfg.HTTPClient {
+		t.Error("AccountConfig dropped the shared client")
+	}
+	// A BuildableClient keeps its other settings; another client is left alone.
+	custom := awshttp.NewBuildableClient().WithTimeout(7 * time.Second)
+	cfg = org.ShareHTTPClient(aws.Config{HTTPClient: custom}, 33)
+	bc = cfg.HTTPClient.(*awshttp.BuildableClient)
+	if bc.GetTimeout() != 7*time.Second || bc.GetTransport().MaxIdleConnsPerHost != 33 {
+		t.Errorf("timeout %s, idle %d", bc.GetTimeout(), bc.GetTransport().MaxIdleConnsPerHost)
+	}
+	other := &http.Client{}
+	if cfg := org.ShareHTTPClient(aws.Config{HTTPClient: other}, 0); cfg.HTTPClient != other {
+		t.Error("a plain http.Client was replaced")
 	}
 }

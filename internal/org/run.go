@@ -16,7 +16,7 @@ import (
 // DefaultConcurrency is how many accounts are audited at once when RunOptions.Concurrency is 0.
 // IAM's rate limits are per account, so accounts run in parallel without throttling each other;
 // what bounds concurrency is the caller's STS and Organizations rates, sockets and memory.
-const DefaultConcurrency = 64
+const DefaultConcurrency = 128
 
 // DefaultPerAccountTimeout bounds one account's audit when RunOptions.PerAccountTimeout is 0.
 // A credential report of a large account takes a minute or two to generate; an --exact audit of
