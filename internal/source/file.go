@@ -5,7 +5,6 @@ package source
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 
 	"github.com/setupkeys/setupkeys"
@@ -64,14 +63,23 @@ func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Option
 		if res.AccountID == "" && u.AccountID != "" {
 			res.AccountID = u.AccountID
 		}
-		h := fnv.New64a()
-		h.Write([]byte(u.ARN))
-		if first, dup := seen[h.Sum64()]; dup {
+		h := hashString(u.ARN)
+		if first, dup := seen[h]; dup {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s:%d: user %s appears again (first on line %d); each row is judged on its own", name, u.Line, u.Name, first))
 		} else {
-			seen[h.Sum64()] = u.Line
+			seen[h] = u.Line
 		}
 		verdicts = opts.keep(&res, u, src, verdicts)
 	}
 	return res, nil
+}
+
+// hashString is 64-bit FNV-1a, inline so that the per-user path does not allocate a hasher.
+func hashString(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
