@@ -35,6 +35,7 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -73,6 +74,7 @@ type options struct {
 	serve          bool
 	cpuProfile     string
 	memProfile     string
+	accountRate    float64
 }
 
 func main() {
@@ -92,6 +94,7 @@ func main() {
 	flag.BoolVar(&o.inProcess, "in-process", false, "run the fake in this process (peak memory then includes it)")
 	flag.BoolVar(&o.quiet, "quiet", false, "no progress line")
 	flag.BoolVar(&o.header, "header", true, "print the table header")
+	flag.Float64Var(&o.accountRate, "account-rate", 0, "throttle each account's IAM and STS calls beyond this many a second (a token bucket, as AWS limits rates per account; 0: none)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write the auditor's CPU profile to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write the auditor's heap profile, taken when half the accounts are done, to this file")
 	flag.BoolVar(&o.serve, "serve", false, "internal: serve the fake on loopback, print its URL, exit when stdin closes")
@@ -177,6 +180,9 @@ func newFake(o options) (*fakeaws.Server, func() stats) {
 		ThrottleRate:     o.throttle,
 		ReportReadyAfter: o.readyAfter,
 	})
+	if o.accountRate > 0 {
+		srv.SetErrorHook(newRateLimit(o.accountRate).hook)
+	}
 	mgmt := srv.ManagementAccount()
 	seeded := []fakeaws.SeededAccount{{
 		ID:    mgmt,
@@ -216,6 +222,47 @@ func newFake(o options) (*fakeaws.Server, func() stats) {
 		}
 		return s
 	}
+}
+
+// rateLimit throttles each account's calls beyond a rate: a token bucket per account holding
+// at most one second of calls.
+type rateLimit struct {
+	rate    float64
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimit(rate float64) *rateLimit {
+	return &rateLimit{rate: rate, buckets: map[string]*bucket{}}
+}
+
+// orgActions are the selection's calls, which the rate limit leaves alone.
+var orgActions = map[string]bool{"ListAccounts": true, "ListAccountsForParent": true, "ListOrganizationalUnitsForParent": true, "ListRoots": true, "DescribeOrganization": true}
+
+func (l *rateLimit) hook(action, account string) string {
+	if account == "" || orgActions[action] {
+		return ""
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[account]
+	if b == nil {
+		b = &bucket{tokens: l.rate, last: now}
+		l.buckets[account] = b
+	}
+	b.tokens = min(l.rate, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return ""
+	}
+	return "Throttling"
 }
 
 // serve is the child process: the fake on a loopback port, its URL on stdout, until stdin
@@ -265,7 +312,8 @@ func startFake(o options) (string, func(), error) {
 	cmd := exec.Command(exe, "-serve",
 		fmt.Sprint("-accounts=", o.accounts), fmt.Sprint("-users=", o.users),
 		fmt.Sprint("-latency=", o.latency), fmt.Sprint("-throttle=", o.throttle),
-		fmt.Sprint("-report-ready-after=", o.readyAfter), fmt.Sprint("-seed=", o.seed))
+		fmt.Sprint("-report-ready-after=", o.readyAfter), fmt.Sprint("-seed=", o.seed),
+		fmt.Sprint("-account-rate=", o.accountRate))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -490,11 +538,15 @@ func run(ctx context.Context, o options) (bool, error) {
 	avgMin /= float64(len(accts))
 
 	if o.header {
-		fmt.Println("| mode | accounts × users | latency | throttled | concurrency | retryer | wall | select | API calls | calls/account avg (min–max) | minimum/account | calls over minimum (excl. throttled) | throttled calls | accounts ok / error | findings | peak heap | peak RSS |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Println("| mode | accounts × users | latency | throttled | rate/account | concurrency | retryer | wall | select | API calls | calls/account avg (min–max) | minimum/account | calls over minimum (excl. throttled) | throttled calls | accounts ok / error | findings | peak heap | peak RSS |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	}
-	fmt.Printf("| %s | %d × %d | %s | %.0f%% | %d | %s | %.1f s | %.1f s | %d (+%d ListAccounts) | %.1f (%d–%d) | %.1f | %d | %d | %d / %d | %d | %.1f MiB | %.1f MiB |\n",
-		mode, o.accounts, o.users, o.latency, o.throttle*100, o.concurrency, o.retryMode,
+	rate := "none"
+	if o.accountRate > 0 {
+		rate = fmt.Sprintf("%g/s", o.accountRate)
+	}
+	fmt.Printf("| %s | %d × %d | %s | %.0f%% | %s | %d | %s | %.1f s | %.1f s | %d (+%d ListAccounts) | %.1f (%d–%d) | %.1f | %d | %d | %d / %d | %d | %.1f MiB | %.1f MiB |\n",
+		mode, o.accounts, o.users, o.latency, o.throttle*100, rate, o.concurrency, o.retryMode,
 		wall.Seconds(), selected.Seconds(), totalCalls, orgCalls,
 		float64(totalCalls)/float64(len(accts)), perAccount[0], perAccount[len(perAccount)-1],
 		avgMin, excess, totalFaults, len(accts)-errored, errored, findings,
