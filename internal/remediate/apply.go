@@ -48,9 +48,15 @@ type Options struct {
 	// JournalPath is the journal file; it is created if missing and appended to otherwise. Use
 	// the same journal to re-run after an interruption and for Rollback.
 	JournalPath string
-	Client      IAM
+	// Client reaches CallerAccount with the caller's own credentials.
+	Client IAM
+	// ClientFor returns the client for another account of a multi-account plan (the CLI assumes
+	// a role there). It is called once per account, when the first key of that account comes
+	// up; an error fails that account's keys and the run goes on. Needed only when the plan
+	// acts outside CallerAccount.
+	ClientFor func(ctx context.Context, accountID string) (IAM, error)
 	// CallerAccount is the account the credentials belong to (sts:GetCallerIdentity). A plan
-	// for another account is refused.
+	// for another account is refused; a multi-account plan must have been made by this account.
 	CallerAccount string
 	// OnResult, when set, is called with each key's result as soon as it is known.
 	OnResult func(KeyResult)
@@ -140,10 +146,20 @@ func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
 		return nil, err
 	}
 	if !p.Resolved {
-		return nil, fmt.Errorf("%w: %d of %d planned keys are known only from a report file; resolve them against the live account first (setupkeys plan from the live account)", ErrUnresolved, len(p.Unresolved()), len(p.Actions))
+		return nil, fmt.Errorf("%w: %d of %d planned keys are known only from a report file; resolve them against the live account first (setupkeys plan --report FILE --resolve, or plan from the live account)", ErrUnresolved, len(p.Unresolved()), len(p.Actions))
 	}
 	if opts.CallerAccount != p.AccountID {
+		if p.MultiAccount() {
+			return nil, fmt.Errorf("%w: the plan was made by account %s and must be applied with its credentials, but the credentials are for account %q", ErrWrongAccount, p.AccountID, opts.CallerAccount)
+		}
 		return nil, fmt.Errorf("%w: the plan is for account %s but the credentials are for account %q", ErrWrongAccount, p.AccountID, opts.CallerAccount)
+	}
+	planAccounts := map[string]bool{p.AccountID: true}
+	for _, acct := range p.ActionAccounts() {
+		planAccounts[acct] = true
+		if acct != opts.CallerAccount && opts.ClientFor == nil {
+			return nil, fmt.Errorf("apply: the plan acts in account %s and nothing reaches it (no ClientFor)", acct)
+		}
 	}
 	now := opts.Now
 	if now == nil {
@@ -155,11 +171,11 @@ func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
 	}
 	defer j.close()
 	for _, e := range j.entries {
-		if e.PlanID == p.ID && e.AccountID != p.AccountID {
+		if e.PlanID == p.ID && !planAccounts[e.AccountID] {
 			return nil, fmt.Errorf("%w: journal %s records plan %s for account %s", ErrWrongAccount, opts.JournalPath, p.ID, e.AccountID)
 		}
 	}
-	a := &applier{opts: opts, plan: p, j: j}
+	a := &applier{opts: opts, plan: p, j: j, clients: map[string]accountClient{}}
 	sum := &Summary{PlanID: p.ID, AccountID: p.AccountID, Action: opts.Action, Journal: opts.JournalPath, Results: []KeyResult{}}
 	for i, k := range p.Actions {
 		if err := ctx.Err(); err != nil {
@@ -185,9 +201,34 @@ func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
 }
 
 type applier struct {
-	opts Options
-	plan *Plan
-	j    *journal
+	opts    Options
+	plan    *Plan
+	j       *journal
+	clients map[string]accountClient
+}
+
+// accountClient is an account's client, or why there is none.
+type accountClient struct {
+	c   IAM
+	err error
+}
+
+// clientFor returns the client for account: the caller's own, or ClientFor's, made once.
+func clientFor(ctx context.Context, cache map[string]accountClient, account, caller string, own IAM, other func(context.Context, string) (IAM, error)) (IAM, error) {
+	if account == caller {
+		return own, nil
+	}
+	if ac, ok := cache[account]; ok {
+		return ac.c, ac.err
+	}
+	var ac accountClient
+	if other == nil {
+		ac.err = fmt.Errorf("account %s is not the caller's (%s) and nothing reaches it", account, caller)
+	} else if ac.c, ac.err = other(ctx, account); ac.err == nil && ac.c == nil {
+		ac.err = fmt.Errorf("no client for account %s", account)
+	}
+	cache[account] = ac
+	return ac.c, ac.err
 }
 
 func (a *applier) result(k PlannedKey, o Outcome, reason string) KeyResult {
@@ -195,7 +236,11 @@ func (a *applier) result(k PlannedKey, o Outcome, reason string) KeyResult {
 }
 
 func (a *applier) entry(k PlannedKey, phase Phase, reason string) Entry {
-	return Entry{PlanID: a.plan.ID, AccountID: a.plan.AccountID, Action: a.opts.Action, Phase: phase, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID, Reason: reason}
+	e := Entry{PlanID: a.plan.ID, AccountID: k.AccountID, Action: a.opts.Action, Phase: phase, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID, Reason: reason}
+	if a.plan.MultiAccount() {
+		e.CallerAccount = a.plan.AccountID
+	}
+	return e
 }
 
 func (a *applier) hook(stage Stage, k PlannedKey) error {
@@ -244,7 +289,11 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 	if err := a.hook(StageBeforeCheck, k); err != nil {
 		return KeyResult{}, err
 	}
-	cur, err := findKey(ctx, a.opts.Client, k.User, k.KeyID())
+	client, err := clientFor(ctx, a.clients, k.AccountID, a.opts.CallerAccount, a.opts.Client, a.opts.ClientFor)
+	if err != nil {
+		return a.finish(k, PhaseFailed, OutcomeFailed, fmt.Sprintf("cannot reach account %s: %v", k.AccountID, err))
+	}
+	cur, err := findKey(ctx, client, k.User, k.KeyID())
 	if err != nil {
 		return a.finish(k, PhaseFailed, OutcomeFailed, "cannot check the key: "+err.Error())
 	}
@@ -255,8 +304,9 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 		reached := (a.opts.Action == ActionDeactivate && cur.exists && cur.status == keyStatusInactive) ||
 			(a.opts.Action == ActionDelete && !cur.exists)
 		if reached {
-			if err := a.j.append(Entry{PlanID: a.plan.ID, AccountID: a.plan.AccountID, Action: a.opts.Action, Phase: PhaseDone, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID,
-				Reason: "an earlier run stopped after its intent; the key was found already " + targetState(a.opts.Action), Recovered: true}); err != nil {
+			e := a.entry(k, PhaseDone, "an earlier run stopped after its intent; the key was found already "+targetState(a.opts.Action))
+			e.Recovered = true
+			if err := a.j.append(e); err != nil {
 				return KeyResult{}, err
 			}
 			r := a.result(k, a.doneOutcome(), "an earlier run was interrupted; the key was found already "+targetState(a.opts.Action)+", so it was not acted on again")
@@ -264,7 +314,7 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 			return r, nil
 		}
 	}
-	if why := a.precondition(ctx, k, cur); why != "" {
+	if why := a.precondition(ctx, client, k, cur); why != "" {
 		return a.finish(k, PhaseSkipped, OutcomeSkipped, why)
 	}
 	if err := a.j.append(a.entry(k, PhaseIntent, "")); err != nil {
@@ -275,9 +325,9 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 	}
 	switch a.opts.Action {
 	case ActionDelete:
-		_, err = a.opts.Client.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID())}, writeRetry)
+		_, err = client.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID())}, writeRetry)
 	default:
-		_, err = a.opts.Client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID()), Status: types.StatusTypeInactive}, writeRetry)
+		_, err = client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID()), Status: types.StatusTypeInactive}, writeRetry)
 	}
 	if err != nil {
 		if isNoSuchEntity(err) {
@@ -307,7 +357,7 @@ func targetState(action Action) string {
 }
 
 // precondition re-checks what the plan saw; it returns why the key must be left alone, or "".
-func (a *applier) precondition(ctx context.Context, k PlannedKey, cur keyState) string {
+func (a *applier) precondition(ctx context.Context, client IAM, k PlannedKey, cur keyState) string {
 	if !cur.exists {
 		if cur.userGone {
 			return "the user no longer exists"
@@ -328,7 +378,7 @@ func (a *applier) precondition(ctx context.Context, k PlannedKey, cur keyState) 
 	default:
 		return fmt.Sprintf("the key is already %s", cur.status)
 	}
-	out, err := a.opts.Client.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.KeyID())})
+	out, err := client.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.KeyID())})
 	if err != nil {
 		if isNoSuchEntity(err) {
 			return "the key no longer exists"

@@ -28,7 +28,11 @@ func Confirm(in io.Reader, out io.Writer, isTTY bool, p *Plan, action Action) er
 		return fmt.Errorf("%w: refusing to %s %d keys without confirmation; run in a terminal or pass --yes", ErrNotInteractive, action, len(p.Actions))
 	}
 	WritePlanSummary(out, p, action)
-	fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, plural(len(p.Actions), "key"))
+	if p.MultiAccount() {
+		fmt.Fprintf(out, "\nType your account ID (%s, which made this plan) to %s %s in %s: ", p.AccountID, action, plural(len(p.Actions), "key"), plural(len(p.ActionAccounts()), "account"))
+	} else {
+		fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, plural(len(p.Actions), "key"))
+	}
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %v", ErrNotConfirmed, err)
@@ -46,7 +50,26 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 	if action == "" {
 		action = ActionDeactivate
 	}
-	fmt.Fprintf(w, "Plan %s for account %s, made %s from %s\n", p.ID, p.AccountID, p.CreatedAt.UTC().Format(time.RFC3339), describeSource(p.Source))
+	multi := p.MultiAccount()
+	if multi {
+		fmt.Fprintf(w, "Plan %s over %s (%d audited), made %s by account %s\n", p.ID, plural(len(p.Accounts), "account"), len(p.Accounts)-len(p.NotAudited()), p.CreatedAt.UTC().Format(time.RFC3339), p.AccountID)
+		if na := p.NotAudited(); len(na) > 0 {
+			fmt.Fprintf(w, "Not audited, so nothing in them is planned (%d):\n", len(na))
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			for _, a := range na {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.AccountID, a.AccountName, a.Error)
+			}
+			tw.Flush()
+		}
+	} else {
+		fmt.Fprintf(w, "Plan %s for account %s, made %s from %s\n", p.ID, p.AccountID, p.CreatedAt.UTC().Format(time.RFC3339), describeSource(p.Source))
+	}
+	acctCell := func(account string) string {
+		if multi {
+			return account + "\t"
+		}
+		return ""
+	}
 	if len(p.Actions) == 0 {
 		fmt.Fprintln(w, "Nothing to do: no key is planned.")
 	} else {
@@ -60,9 +83,9 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 			fmt.Fprintf(w, "%d of them have no access key ID yet (made from a report file): they must be resolved live before apply.\n", len(p.Unresolved()))
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  USER\tACCESS KEY\tSLOT\tCREATED\tSTATUS")
+		fmt.Fprintf(tw, "  %sUSER\tACCESS KEY\tSLOT\tCREATED\tSTATUS\n", acctCell("ACCOUNT"))
 		for _, a := range p.Actions {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\n", a.User, maskOrUnknown(a.AccessKeyID), a.KeySlot, a.Preconditions.CreateDate.UTC().Format(time.RFC3339), a.Status)
+			fmt.Fprintf(tw, "  %s%s\t%s\t%d\t%s\t%s\n", acctCell(a.AccountID), a.User, maskOrUnknown(a.AccessKeyID), a.KeySlot, a.Preconditions.CreateDate.UTC().Format(time.RFC3339), a.Status)
 		}
 		tw.Flush()
 	}
@@ -70,7 +93,7 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 		fmt.Fprintf(w, "Listed, not planned (%d):\n", len(p.Listed))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, l := range p.Listed {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", l.User, maskOrUnknown(l.AccessKeyID), l.KeySlot, l.Why)
+			fmt.Fprintf(tw, "  %s%s\t%s\t%d\t%s\n", acctCell(l.AccountID), l.User, maskOrUnknown(l.AccessKeyID), l.KeySlot, l.Why)
 		}
 		tw.Flush()
 	}
@@ -78,14 +101,23 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 
 // WriteSummary prints an Apply or Rollback result for people, one line per key (key IDs masked),
 // then the counts.
+// Results in another account than the summary's show their account.
 func WriteSummary(w io.Writer, s *Summary) {
+	multi := false
+	for _, r := range s.Results {
+		multi = multi || r.AccountID != s.AccountID
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, r := range s.Results {
 		note := r.Reason
 		if r.Earlier && note == "" {
 			note = "done by an earlier run"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Outcome, r.User, setupkeys.MaskKeyID(r.AccessKeyID), note)
+		acct := ""
+		if multi {
+			acct = r.AccountID + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\n", r.Outcome, acct, r.User, setupkeys.MaskKeyID(r.AccessKeyID), note)
 	}
 	tw.Flush()
 	c := s.Counts()

@@ -33,13 +33,18 @@ type Entry struct {
 	Time   time.Time `json:"time"`
 	PlanID string    `json:"plan_id"`
 	// Run identifies the process run that wrote the entry.
-	Run         string `json:"run"`
-	AccountID   string `json:"account_id"`
-	Action      Action `json:"action"`
-	Phase       Phase  `json:"phase"`
-	User        string `json:"user"`
-	AccessKeyID string `json:"access_key_id"`
-	FindingID   string `json:"finding_id,omitempty"`
+	Run string `json:"run"`
+	// AccountID is the account of the key.
+	AccountID string `json:"account_id"`
+	// CallerAccount is set only by multi-account plans: the plan's caller account, whose
+	// credentials reached AccountID through a role. Rollback then asks for the same caller and
+	// reaches each account the same way; without it, AccountID must be the caller's own.
+	CallerAccount string `json:"caller_account,omitempty"`
+	Action        Action `json:"action"`
+	Phase         Phase  `json:"phase"`
+	User          string `json:"user"`
+	AccessKeyID   string `json:"access_key_id"`
+	FindingID     string `json:"finding_id,omitempty"`
 	// Reason says why a key was skipped or failed, or how a done was established.
 	Reason string `json:"reason,omitempty"`
 	// Recovered marks a done written without acting: a re-run found the key already in the

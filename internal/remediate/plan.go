@@ -54,11 +54,22 @@ func ParseAction(s string) (Action, error) {
 	return "", fmt.Errorf("unknown action %q: use deactivate or delete", s)
 }
 
-// Plan is the remediation plan for one account: what to act on and what was seen.
+// Plan is the remediation plan for one account, or for several (a multi-account audit): what to
+// act on and what was seen.
+//
+// A single-account plan has no Accounts: AccountID is the account every action is in, and the
+// credentials that apply it must be that account's. A multi-account plan (NewAccountsPlan) lists
+// every account the audit selected in Accounts, audited or not, and each action names its own
+// account; AccountID is then the caller's account, the one whose credentials made the plan and
+// must apply it (reaching the other accounts through a role). Multi-account plans are an
+// addition within format version 1: a setupkeys that predates them refuses them (unknown field
+// "accounts") rather than misreading them.
 type Plan struct {
 	FormatVersion int    `json:"format_version"`
 	ID            string `json:"plan_id"`
 	AccountID     string `json:"account_id"`
+	// Accounts is set only in a multi-account plan.
+	Accounts []PlanAccount `json:"accounts,omitempty"`
 	// CreatedAt is when the plan was made; Source is the data it was made from (a live report
 	// carries its GeneratedTime).
 	CreatedAt     time.Time        `json:"created_at"`
@@ -73,6 +84,29 @@ type Plan struct {
 	// Listed are findings shown but not planned: review findings without --include-review,
 	// suppressed findings.
 	Listed []Listed `json:"listed"`
+}
+
+// AccountStatus says whether a multi-account plan's account was audited.
+type AccountStatus string
+
+const (
+	// AccountAudited: the account was audited; its findings are planned or listed.
+	AccountAudited AccountStatus = "audited"
+	// AccountNotAudited: the account could not be audited (Error says why); nothing in it is
+	// planned, not even what was found before the error: plan again once it can be reached.
+	AccountNotAudited AccountStatus = "not-audited"
+)
+
+// SourceOrganization is the source kind of a multi-account plan; each account names its own.
+const SourceOrganization setupkeys.SourceKind = "organization"
+
+// PlanAccount is one account of a multi-account plan.
+type PlanAccount struct {
+	AccountID   string           `json:"account_id"`
+	AccountName string           `json:"account_name,omitempty"`
+	Status      AccountStatus    `json:"status"`
+	Error       string           `json:"error,omitempty"`
+	Source      setupkeys.Source `json:"source"`
 }
 
 // PlannedKey is one key a plan acts on.
@@ -153,7 +187,7 @@ var (
 // NewPlan makes the plan for one account from its findings: every fail finding (and every review
 // finding when includeReview) is planned; review findings not planned and suppressed findings are
 // listed; passing findings are left out. Findings of another account are an error: make one plan
-// per account. now stamps the plan.
+// per account, or one over several accounts with NewAccountsPlan. now stamps the plan.
 func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Source, includeReview bool, now time.Time) (*Plan, error) {
 	if !accountIDRE.MatchString(accountID) {
 		return nil, fmt.Errorf("%w: account ID %q is not 12 digits", ErrBadPlan, accountID)
@@ -169,35 +203,10 @@ func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Sourc
 	}
 	for _, f := range findings {
 		if f.AccountID != accountID {
-			return nil, fmt.Errorf("%w: finding %s is for account %q, the plan for %s: make one plan per account", ErrBadPlan, f.ID, f.AccountID, accountID)
+			return nil, fmt.Errorf("%w: finding %s is for account %q, the plan for %s: make one plan per account, or one with NewAccountsPlan", ErrBadPlan, f.ID, f.AccountID, accountID)
 		}
-		switch {
-		case f.Status == setupkeys.StatusFail, f.Status == setupkeys.StatusReview && includeReview:
-			if f.LastUsed != nil {
-				return nil, fmt.Errorf("%w: finding %s is %s but has a last-used date", ErrBadPlan, f.ID, f.Status)
-			}
-			p.Actions = append(p.Actions, PlannedKey{
-				FindingID:   f.ID,
-				AccountID:   f.AccountID,
-				User:        f.User,
-				ARN:         f.ARN,
-				KeySlot:     f.KeySlot,
-				AccessKeyID: copyString(f.AccessKeyID),
-				Status:      f.Status,
-				Preconditions: Preconditions{
-					Status:     keyStatusActive,
-					CreateDate: f.KeyCreated.UTC(),
-					NeverUsed:  true,
-				},
-			})
-		case f.Status == setupkeys.StatusReview:
-			p.Listed = append(p.Listed, listed(f, "review: no last-used date but created before IAM tracked key use; not planned without --include-review"))
-		case f.Status == setupkeys.StatusSuppressed:
-			why := "suppressed"
-			if f.Suppression != nil {
-				why = "suppressed: " + f.Suppression.Reason
-			}
-			p.Listed = append(p.Listed, listed(f, why))
+		if err := p.add(f); err != nil {
+			return nil, err
 		}
 	}
 	p.Resolved = p.allResolved()
@@ -206,6 +215,114 @@ func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Sourc
 		return nil, err
 	}
 	return p, nil
+}
+
+// add plans or lists one finding of the plan's account.
+func (p *Plan) add(f setupkeys.Finding) error {
+	switch {
+	case f.Status == setupkeys.StatusFail, f.Status == setupkeys.StatusReview && p.IncludeReview:
+		if f.LastUsed != nil {
+			return fmt.Errorf("%w: finding %s is %s but has a last-used date", ErrBadPlan, f.ID, f.Status)
+		}
+		p.Actions = append(p.Actions, PlannedKey{
+			FindingID:   f.ID,
+			AccountID:   f.AccountID,
+			User:        f.User,
+			ARN:         f.ARN,
+			KeySlot:     f.KeySlot,
+			AccessKeyID: copyString(f.AccessKeyID),
+			Status:      f.Status,
+			Preconditions: Preconditions{
+				Status:     keyStatusActive,
+				CreateDate: f.KeyCreated.UTC(),
+				NeverUsed:  true,
+			},
+		})
+	case f.Status == setupkeys.StatusReview:
+		p.Listed = append(p.Listed, listed(f, "review: no last-used date but created before IAM tracked key use; not planned without --include-review"))
+	case f.Status == setupkeys.StatusSuppressed:
+		why := "suppressed"
+		if f.Suppression != nil {
+			why = "suppressed: " + f.Suppression.Reason
+		}
+		p.Listed = append(p.Listed, listed(f, why))
+	}
+	return nil
+}
+
+// NewAccountsPlan makes one plan over the accounts of a multi-account audit. callerAccount is
+// the account of the credentials that ran the audit (sts:GetCallerIdentity): it becomes the
+// plan's AccountID, and only credentials of that account may apply the plan, reaching each
+// action's account through a role. Every result is listed in Accounts; an account whose audit
+// failed (Err set) is AccountNotAudited and nothing in it is planned. The findings of each
+// audited account are planned and listed as NewPlan does. The plan's Source is
+// SourceOrganization.
+func NewAccountsPlan(results []setupkeys.AccountResult, callerAccount string, includeReview bool, now time.Time) (*Plan, error) {
+	if !accountIDRE.MatchString(callerAccount) {
+		return nil, fmt.Errorf("%w: caller account ID %q is not 12 digits", ErrBadPlan, callerAccount)
+	}
+	p := &Plan{
+		FormatVersion: FormatVersion,
+		AccountID:     callerAccount,
+		Accounts:      []PlanAccount{},
+		CreatedAt:     now.UTC().Truncate(time.Second),
+		Source:        setupkeys.Source{Kind: SourceOrganization},
+		IncludeReview: includeReview,
+		Actions:       []PlannedKey{},
+		Listed:        []Listed{},
+	}
+	for _, r := range results {
+		a := PlanAccount{AccountID: r.AccountID, AccountName: r.AccountName, Status: AccountAudited, Source: r.Source}
+		if r.Err != nil {
+			a.Status, a.Error = AccountNotAudited, r.Err.Error()
+		}
+		p.Accounts = append(p.Accounts, a)
+		if r.Err != nil {
+			continue
+		}
+		for _, f := range r.Findings {
+			if f.AccountID != r.AccountID {
+				return nil, fmt.Errorf("%w: finding %s is for account %q but came from the audit of %s", ErrBadPlan, f.ID, f.AccountID, r.AccountID)
+			}
+			if err := p.add(f); err != nil {
+				return nil, err
+			}
+		}
+	}
+	p.Resolved = p.allResolved()
+	p.ID = p.computeID()
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// MultiAccount reports whether the plan was made over several accounts (NewAccountsPlan).
+func (p *Plan) MultiAccount() bool { return len(p.Accounts) > 0 }
+
+// ActionAccounts returns the accounts the plan acts in, sorted, each once.
+func (p *Plan) ActionAccounts() []string {
+	set := map[string]bool{}
+	for _, a := range p.Actions {
+		set[a.AccountID] = true
+	}
+	out := make([]string, 0, len(set))
+	for a := range set {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// NotAudited returns the accounts of a multi-account plan that could not be audited.
+func (p *Plan) NotAudited() []PlanAccount {
+	var out []PlanAccount
+	for _, a := range p.Accounts {
+		if a.Status != AccountAudited {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 func listed(f setupkeys.Finding, why string) Listed {
@@ -277,6 +394,22 @@ func (p *Plan) Validate() error {
 	if !accountIDRE.MatchString(p.AccountID) {
 		return bad("account_id %q is not 12 digits", p.AccountID)
 	}
+	audited := map[string]bool{}
+	for i, a := range p.Accounts {
+		if !accountIDRE.MatchString(a.AccountID) {
+			return bad("accounts[%d]: account_id %q is not 12 digits", i, a.AccountID)
+		}
+		if _, dup := audited[a.AccountID]; dup {
+			return bad("accounts[%d]: account %s is listed twice", i, a.AccountID)
+		}
+		switch a.Status {
+		case AccountAudited:
+		case AccountNotAudited:
+		default:
+			return bad("accounts[%d]: status %q: want %s or %s", i, a.Status, AccountAudited, AccountNotAudited)
+		}
+		audited[a.AccountID] = a.Status == AccountAudited
+	}
 	if p.CreatedAt.IsZero() {
 		return bad("created_at is missing")
 	}
@@ -286,7 +419,15 @@ func (p *Plan) Validate() error {
 	seen := map[string]int{}
 	for i, a := range p.Actions {
 		where := fmt.Sprintf("actions[%d] (user %s)", i, a.User)
-		if a.AccountID != p.AccountID {
+		if p.MultiAccount() {
+			ok, listed := audited[a.AccountID]
+			if !listed {
+				return bad("%s: account_id %q is not one of the plan's accounts", where, a.AccountID)
+			}
+			if !ok {
+				return bad("%s: account %s was not audited; nothing in it can be planned", where, a.AccountID)
+			}
+		} else if a.AccountID != p.AccountID {
 			return bad("%s: account_id %q differs from the plan's %s", where, a.AccountID, p.AccountID)
 		}
 		if a.User == "" {

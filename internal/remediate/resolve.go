@@ -17,7 +17,13 @@ import (
 // verified; a key is resolved only when the candidates and the planned keys of that user and
 // second pair up exactly. What stays unresolved is returned, one message per key; the plan is
 // marked Resolved (with ResolvedAt = now) when nothing does. The plan ID does not change.
+//
+// client must reach the plan's account. A multi-account plan is made from live accounts and has
+// nothing to resolve; one with unresolved keys is refused (ErrBadPlan).
 func Resolve(ctx context.Context, p *Plan, client IAM, now time.Time) ([]string, error) {
+	if p.MultiAccount() && !p.allResolved() {
+		return nil, fmt.Errorf("%w: a multi-account plan with unresolved keys: multi-account plans are made live, make it again", ErrBadPlan)
+	}
 	type group struct {
 		user    string
 		created time.Time

@@ -19,9 +19,15 @@ import (
 type RollbackOptions struct {
 	// JournalPath is the journal Apply wrote; Rollback appends its own entries to it.
 	JournalPath string
-	Client      IAM
-	// CallerAccount is the credentials' account; keys the journal recorded for another
-	// account are refused.
+	// Client reaches CallerAccount with the caller's own credentials.
+	Client IAM
+	// ClientFor returns the client for another account, for journals of multi-account plans
+	// (entries with a caller_account). Called once per account; an error fails that account's
+	// keys and the run goes on.
+	ClientFor func(ctx context.Context, accountID string) (IAM, error)
+	// CallerAccount is the credentials' account. Keys the journal recorded for another account
+	// are refused, unless a multi-account plan made by this same account deactivated them
+	// (they are then reached through ClientFor).
 	CallerAccount string
 	// PlanID limits the rollback to one plan's keys when the journal holds several; "" means all.
 	PlanID string
@@ -36,12 +42,14 @@ type RollbackOptions struct {
 
 // RollbackCandidate is a key a journal deactivated, with what the journal says became of it.
 type RollbackCandidate struct {
-	PlanID      string
-	AccountID   string
-	User        string
-	AccessKeyID string
-	FindingID   string
-	Deactivated time.Time
+	PlanID    string
+	AccountID string
+	// CallerAccount is the multi-account plan's caller account ("" for a single-account plan).
+	CallerAccount string
+	User          string
+	AccessKeyID   string
+	FindingID     string
+	Deactivated   time.Time
 	// Reactivated is set when a rollback recorded in the journal re-activated the key after
 	// its latest deactivation.
 	Reactivated *time.Time
@@ -63,7 +71,7 @@ func Candidates(entries []Entry, planID string) []RollbackCandidate {
 		t := e.Time
 		switch e.Action {
 		case ActionDeactivate:
-			c := RollbackCandidate{PlanID: e.PlanID, AccountID: e.AccountID, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID, Deactivated: e.Time}
+			c := RollbackCandidate{PlanID: e.PlanID, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID, Deactivated: e.Time}
 			if !seen {
 				idx[e.AccessKeyID] = len(out)
 				out = append(out, c)
@@ -78,7 +86,7 @@ func Candidates(entries []Entry, planID string) []RollbackCandidate {
 		case ActionDelete:
 			if !seen {
 				idx[e.AccessKeyID] = len(out)
-				out = append(out, RollbackCandidate{PlanID: e.PlanID, AccountID: e.AccountID, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID})
+				out = append(out, RollbackCandidate{PlanID: e.PlanID, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID})
 				i = len(out) - 1
 			}
 			out[i].Deleted = &t
@@ -112,20 +120,16 @@ func Rollback(ctx context.Context, opts RollbackOptions) (*Summary, error) {
 	}
 	defer j.close()
 	cands := Candidates(j.entries, opts.PlanID)
-	accounts := map[string]bool{}
-	for _, c := range cands {
-		accounts[c.AccountID] = true
+	if err := CheckRollbackAccounts(cands, opts.CallerAccount); err != nil {
+		return nil, fmt.Errorf("journal %s: %w", opts.JournalPath, err)
 	}
-	if len(accounts) > 0 && (len(accounts) > 1 || !accounts[opts.CallerAccount]) {
-		list := make([]string, 0, len(accounts))
-		for a := range accounts {
-			list = append(list, a)
+	for _, c := range cands {
+		if c.AccountID != opts.CallerAccount && opts.ClientFor == nil {
+			return nil, fmt.Errorf("rollback: the journal deactivated keys in account %s and nothing reaches it (no ClientFor)", c.AccountID)
 		}
-		sort.Strings(list)
-		return nil, fmt.Errorf("%w: journal %s deactivated keys in account %s but the credentials are for account %q", ErrWrongAccount, opts.JournalPath, strings.Join(list, ", "), opts.CallerAccount)
 	}
 	sum := &Summary{PlanID: opts.PlanID, AccountID: opts.CallerAccount, Action: ActionReactivate, Journal: opts.JournalPath, Results: []KeyResult{}}
-	r := &roller{opts: opts, j: j}
+	r := &roller{opts: opts, j: j, clients: map[string]accountClient{}}
 	for i, c := range cands {
 		if err := ctx.Err(); err != nil {
 			for _, rest := range cands[i:] {
@@ -149,9 +153,46 @@ func Rollback(ctx context.Context, opts RollbackOptions) (*Summary, error) {
 	return sum, nil
 }
 
+// CheckRollbackAccounts tells whether callerAccount may roll back the candidates: a key of a
+// single-account plan only from its own account, a key of a multi-account plan only from the
+// plan's caller account (which reaches the key's account through a role). It returns
+// ErrWrongAccount naming the accounts otherwise.
+func CheckRollbackAccounts(cands []RollbackCandidate, callerAccount string) error {
+	own, via := map[string]bool{}, map[string]bool{}
+	for _, c := range cands {
+		switch {
+		case c.CallerAccount != "" && c.CallerAccount != callerAccount:
+			via[c.CallerAccount] = true
+		case c.CallerAccount == "" && c.AccountID != callerAccount:
+			own[c.AccountID] = true
+		}
+	}
+	if len(own) == 0 && len(via) == 0 {
+		return nil
+	}
+	var parts []string
+	if len(own) > 0 {
+		parts = append(parts, "it deactivated keys in account "+strings.Join(sortedKeys(own), ", "))
+	}
+	if len(via) > 0 {
+		parts = append(parts, "a multi-account plan made by account "+strings.Join(sortedKeys(via), ", ")+" deactivated keys")
+	}
+	return fmt.Errorf("%w: %s, but the credentials are for account %q", ErrWrongAccount, strings.Join(parts, " and "), callerAccount)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 type roller struct {
-	opts RollbackOptions
-	j    *journal
+	opts    RollbackOptions
+	j       *journal
+	clients map[string]accountClient
 }
 
 func (r *roller) result(c RollbackCandidate, o Outcome, reason string) KeyResult {
@@ -159,7 +200,7 @@ func (r *roller) result(c RollbackCandidate, o Outcome, reason string) KeyResult
 }
 
 func (r *roller) entry(c RollbackCandidate, phase Phase, reason string) Entry {
-	return Entry{PlanID: c.PlanID, AccountID: c.AccountID, Action: ActionReactivate, Phase: phase, User: c.User, AccessKeyID: c.AccessKeyID, FindingID: c.FindingID, Reason: reason}
+	return Entry{PlanID: c.PlanID, AccountID: c.AccountID, CallerAccount: c.CallerAccount, Action: ActionReactivate, Phase: phase, User: c.User, AccessKeyID: c.AccessKeyID, FindingID: c.FindingID, Reason: reason}
 }
 
 func (r *roller) finish(c RollbackCandidate, phase Phase, o Outcome, reason string) (KeyResult, error) {
@@ -196,7 +237,11 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 	if err := r.hook(StageBeforeCheck, c); err != nil {
 		return KeyResult{}, err
 	}
-	cur, err := findKey(ctx, r.opts.Client, c.User, c.AccessKeyID)
+	client, err := clientFor(ctx, r.clients, c.AccountID, r.opts.CallerAccount, r.opts.Client, r.opts.ClientFor)
+	if err != nil {
+		return r.finish(c, PhaseFailed, OutcomeFailed, fmt.Sprintf("cannot reach account %s: %v", c.AccountID, err))
+	}
+	cur, err := findKey(ctx, client, c.User, c.AccessKeyID)
 	if err != nil {
 		return r.finish(c, PhaseFailed, OutcomeFailed, "cannot check the key: "+err.Error())
 	}
@@ -209,8 +254,9 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 	}
 	if cur.status == keyStatusActive {
 		if interrupted {
-			if err := r.j.append(Entry{PlanID: c.PlanID, AccountID: c.AccountID, Action: ActionReactivate, Phase: PhaseDone, User: c.User, AccessKeyID: c.AccessKeyID, FindingID: c.FindingID,
-				Reason: "an earlier rollback stopped after its intent; the key was found already Active", Recovered: true}); err != nil {
+			e := r.entry(c, PhaseDone, "an earlier rollback stopped after its intent; the key was found already Active")
+			e.Recovered = true
+			if err := r.j.append(e); err != nil {
 				return KeyResult{}, err
 			}
 			res := r.result(c, OutcomeReactivated, "an earlier rollback was interrupted; the key was found already Active, so it was not acted on again")
@@ -228,7 +274,7 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 	if err := r.hook(StageAfterIntent, c); err != nil {
 		return KeyResult{}, err
 	}
-	_, err = r.opts.Client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(c.User), AccessKeyId: aws.String(c.AccessKeyID), Status: types.StatusTypeActive}, writeRetry)
+	_, err = client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(c.User), AccessKeyId: aws.String(c.AccessKeyID), Status: types.StatusTypeActive}, writeRetry)
 	if err != nil {
 		if isNoSuchEntity(err) {
 			return r.finish(c, PhaseSkipped, OutcomeNotRestorable, "cannot be restored: the key was gone when re-activated")
@@ -238,7 +284,7 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 	if err := r.hook(StageAfterCall, c); err != nil {
 		return KeyResult{}, err
 	}
-	reason, err := r.verify(ctx, c)
+	reason, err := r.verify(ctx, client, c)
 	if err != nil {
 		return KeyResult{}, err
 	}
@@ -248,7 +294,7 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 // verify reads the key back until IAM shows it Active. IAM is eventually consistent, so a
 // stale Inactive is retried; the call itself succeeded, so a key never seen Active still counts
 // as re-activated, with a note.
-func (r *roller) verify(ctx context.Context, c RollbackCandidate) (string, error) {
+func (r *roller) verify(ctx context.Context, client IAM, c RollbackCandidate) (string, error) {
 	for i := 0; i < r.opts.VerifyAttempts; i++ {
 		if i > 0 {
 			select {
@@ -257,7 +303,7 @@ func (r *roller) verify(ctx context.Context, c RollbackCandidate) (string, error
 			case <-time.After(r.opts.VerifyDelay):
 			}
 		}
-		cur, err := findKey(ctx, r.opts.Client, c.User, c.AccessKeyID)
+		cur, err := findKey(ctx, client, c.User, c.AccessKeyID)
 		if err == nil && cur.exists && cur.status == keyStatusActive {
 			return "", nil
 		}
