@@ -23,6 +23,10 @@ deactivate them with a reviewed plan, a journal and a rollback.`,
 	// A wrong flag is bad usage: exit 2, like bad input.
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return BadInput(err) })
 	root.AddCommand(NewCmdAudit(f, nil))
+	root.AddCommand(NewCmdPlan(f, nil))
+	root.AddCommand(NewCmdApply(f, nil))
+	root.AddCommand(NewCmdRollback(f, nil))
+	root.AddCommand(NewCmdCheckPermissions(f, nil))
 	return root
 }
 

@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/spf13/cobra"
+
+	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/remediate"
+)
+
+// RoleFlags are how apply and rollback reach the member accounts of a multi-account plan: the
+// same --role-name, --role-arn-template and --external-id as the audit's (OrgFlags), without the
+// account selection, which the plan fixes.
+type RoleFlags struct {
+	org OrgFlags
+}
+
+var roleFlagNames = []string{"role-name", "role-arn-template", "external-id"}
+
+func (r *RoleFlags) register(cmd *cobra.Command) {
+	// Register OrgFlags on a scratch command and adopt only the role flags: the same names,
+	// defaults and help as the audit's, bound to r.org.
+	var scratch cobra.Command
+	r.org.register(&scratch)
+	for _, name := range roleFlagNames {
+		cmd.Flags().AddFlag(scratch.Flags().Lookup(name))
+	}
+}
+
+func (r RoleFlags) validate() error {
+	if err := r.org.role("").Validate(); err != nil {
+		return BadInput(err)
+	}
+	return nil
+}
+
+// clientFor returns the remediate.Options.ClientFor that reaches each account through the role.
+func (r RoleFlags) clientFor(c Caller) func(context.Context, string) (remediate.IAM, error) {
+	return func(_ context.Context, account string) (remediate.IAM, error) {
+		cfg, err := r.org.AccountConfig(c, account)
+		if err != nil {
+			return nil, err
+		}
+		return iam.NewFromConfig(cfg), nil
+	}
+}
+
+// ApplyOptions is everything `setupkeys apply` needs.
+type ApplyOptions struct {
+	IO  IOStreams
+	Now func() time.Time
+
+	AWS         AWSFlags
+	Role        RoleFlags
+	PlanPath    string
+	Action      remediate.Action
+	JournalPath string
+	Yes         bool
+}
+
+// NewCmdApply builds `setupkeys apply`. runF replaces the run in tests of flag parsing.
+func NewCmdApply(f *Factory, runF func(context.Context, *ApplyOptions) error) *cobra.Command {
+	opts := &ApplyOptions{IO: f.IO, Now: f.Now}
+	var action string
+	cmd := &cobra.Command{
+		Use:   "apply PLAN",
+		Short: "Deactivate (or delete) the keys a plan names, re-checking each first, with a journal",
+		Long: `apply carries out a plan made by setupkeys plan. Keys are deactivated unless --action delete.
+Right before acting on a key it checks the key again and skips it if it is gone, already
+inactive, or used since the plan. Every action is written to the journal before and after it is
+made (synced to disk), so a run that was interrupted can be run again with the same journal and
+picks up where it stopped; setupkeys rollback re-activates what the journal deactivated.
+
+Without --yes, apply shows the plan and asks you to type the account ID; without a terminal it
+refuses. The credentials must be the plan's account's. A multi-account plan is applied with the
+credentials of the account that made it, reaching each account through the same role as the
+audit (--role-name, --role-arn-template, --external-id), with one journal.`,
+		Example: `  setupkeys apply plan.json
+  setupkeys apply plan.json --yes --journal /var/log/setupkeys/run1.jsonl
+  setupkeys apply plan.json --action delete`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.PlanPath = args[0]
+			if opts.PlanPath == "-" {
+				return BadInput(errors.New("apply reads the plan from a file, not stdin: the journal is named after it and stdin is for the confirmation"))
+			}
+			a, err := remediate.ParseAction(action)
+			if err != nil {
+				return BadInput(fmt.Errorf("--action: %w", err))
+			}
+			opts.Action = a
+			if opts.JournalPath == "" {
+				opts.JournalPath = opts.PlanPath + ".journal.jsonl"
+			}
+			if err := opts.Role.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return applyRun(cmd.Context(), opts)
+		},
+	}
+	opts.AWS.register(cmd)
+	opts.Role.register(cmd)
+	cmd.Flags().StringVar(&action, "action", string(remediate.ActionDeactivate), "deactivate (can be rolled back) or delete (cannot)")
+	cmd.Flags().StringVar(&opts.JournalPath, "journal", "", "journal `FILE` (default: PLAN.journal.jsonl); reuse it to resume an interrupted run and to roll back")
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	return cmd
+}
+
+func applyRun(ctx context.Context, opts *ApplyOptions) error {
+	p, err := remediate.LoadPlan(opts.PlanPath)
+	if err != nil {
+		return BadInput(err)
+	}
+	if !p.Resolved {
+		return BadInput(fmt.Errorf("%s: %w: %d of %d keys are known only from a report file; resolve them against account %s first: setupkeys plan --report REPORT --resolve -o %s",
+			opts.PlanPath, remediate.ErrUnresolved, len(p.Unresolved()), len(p.Actions), p.AccountID, opts.PlanPath))
+	}
+	caller, err := loadAWS(ctx, opts.AWS)
+	if err != nil {
+		return err
+	}
+	if caller.Account != p.AccountID {
+		what := "is for account"
+		if p.MultiAccount() {
+			what = "was made by account"
+		}
+		return BadInput(fmt.Errorf("%w: %s %s %s, but the credentials are for account %s (%s); nothing was done",
+			remediate.ErrWrongAccount, opts.PlanPath, what, p.AccountID, caller.Account, caller.ARN))
+	}
+	if opts.Yes {
+		fmt.Fprintf(opts.IO.ErrOut, "Applying plan %s: %s %s (journal %s)\n", p.ID, opts.Action, planScope(p), opts.JournalPath)
+	} else if err := remediate.Confirm(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, p, opts.Action); err != nil {
+		return remediateError(err)
+	}
+	ro := remediate.Options{
+		Action:        opts.Action,
+		JournalPath:   opts.JournalPath,
+		Client:        iam.NewFromConfig(caller.Config),
+		CallerAccount: caller.Account,
+		OnResult:      progressLine(opts.IO.ErrOut, p.MultiAccount()),
+		Now:           opts.Now,
+	}
+	if p.MultiAccount() {
+		ro.ClientFor = opts.Role.clientFor(caller)
+	}
+	sum, err := remediate.Apply(ctx, p, ro)
+	return finishRun(opts.IO.Out, sum, err)
+}
+
+func planScope(p *remediate.Plan) string {
+	s := plural(len(p.Actions), "key")
+	if p.MultiAccount() {
+		s += " in " + plural(len(p.ActionAccounts()), "account")
+	}
+	return s
+}
+
+// progressLine prints each key's result on w as it comes.
+func progressLine(w io.Writer, withAccount bool) func(remediate.KeyResult) {
+	return func(r remediate.KeyResult) {
+		where := r.User
+		if withAccount {
+			where = r.AccountID + " " + r.User
+		}
+		line := fmt.Sprintf("%s %s %s", r.Outcome, where, setupkeys.MaskKeyID(r.AccessKeyID))
+		if r.Reason != "" {
+			line += ": " + r.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// finishRun prints an apply or rollback summary and turns the run into the exit code: 2 for the
+// refusals, 1 when the run stopped early or a key failed, else 0.
+func finishRun(out io.Writer, sum *remediate.Summary, err error) error {
+	if sum != nil {
+		remediate.WriteSummary(out, sum)
+	}
+	if err != nil {
+		return remediateError(err)
+	}
+	if sum.Failed() {
+		return &exitError{code: ExitError, err: fmt.Errorf("%d keys failed; run again with the same journal to retry them", sum.Counts()[remediate.OutcomeFailed])}
+	}
+	return nil
+}
+
+// remediateError maps remediate's refusals to exit 2 (bad input or usage); anything else is 1.
+func remediateError(err error) error {
+	for _, refusal := range []error{
+		remediate.ErrBadPlan, remediate.ErrUnresolved, remediate.ErrWrongAccount, remediate.ErrNotInteractive,
+		remediate.ErrNotConfirmed, remediate.ErrJournalBusy, remediate.ErrBadJournal,
+	} {
+		if errors.Is(err, refusal) {
+			return BadInput(err)
+		}
+	}
+	var pathErr *os.PathError
+	if errors.As(err, &pathErr) && strings.HasPrefix(err.Error(), "journal:") {
+		return BadInput(err)
+	}
+	return err
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/spf13/cobra"
+
+	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/remediate"
+	"github.com/setupkeys/setupkeys/internal/rule"
+	"github.com/setupkeys/setupkeys/internal/source"
+)
+
+// PlanOptions is everything `setupkeys plan` needs.
+type PlanOptions struct {
+	IO  IOStreams
+	Now func() time.Time
+
+	Source SourceFlags
+	// Output is the plan file, "-" for stdout.
+	Output        string
+	IncludeReview bool
+	// Resolve matches a report-file plan's keys to real key IDs in the live account.
+	Resolve bool
+}
+
+// NewCmdPlan builds `setupkeys plan`. runF replaces the run in tests of flag parsing.
+func NewCmdPlan(f *Factory, runF func(context.Context, *PlanOptions) error) *cobra.Command {
+	opts := &PlanOptions{IO: f.IO, Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "plan -o FILE",
+		Short: "Audit, then write a plan naming the exact keys to deactivate or delete",
+		Long: `plan runs the audit (the live account, --exact, --org, or a --report file) and writes a plan:
+each failing key with its access key ID, user and what was seen (status Active, creation date,
+never used). Review findings are listed but planned only with --include-review; suppressed
+findings are never planned. Nothing is changed: apply the plan with setupkeys apply.
+
+A plan made from a report file has no access key IDs (the report lacks them): apply refuses it
+until they are resolved against the live account, with --resolve. A multi-account audit (--org,
+--ou, --accounts) makes one plan over every account, naming the account of each key and the
+accounts that could not be audited.`,
+		Example: `  setupkeys plan -o plan.json
+  setupkeys plan --exact --suppressions suppressions.yaml -o plan.json
+  setupkeys plan --report report.csv --resolve -o plan.json
+  setupkeys plan --org --role-name SetupKeysAudit -o org-plan.json`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if opts.Output == "" {
+				return BadInput(errors.New("-o/--output is required: the file to write the plan to (- for stdout)"))
+			}
+			if opts.Resolve && opts.Source.ReportPath == "" {
+				return BadInput(errors.New("--resolve resolves the keys of a --report plan; a live plan has them already"))
+			}
+			// With --resolve, the AWS flags are for the resolution, not the audit of the file.
+			src := opts.Source
+			if opts.Resolve {
+				src.AWS = AWSFlags{}
+			}
+			if err := src.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return planRun(cmd.Context(), opts)
+		},
+	}
+	opts.Source.register(cmd)
+	cmd.Flags().StringVarP(&opts.Output, "output", "o", "", "write the plan to `FILE` (- for stdout)")
+	cmd.Flags().BoolVar(&opts.IncludeReview, "include-review", false, "plan review findings too (keys with no last-used date created before IAM tracked key use)")
+	cmd.Flags().BoolVar(&opts.Resolve, "resolve", false, "with --report: find each planned key's access key ID in the live account (--profile, --endpoint-url)")
+	return cmd
+}
+
+func planRun(ctx context.Context, opts *PlanOptions) error {
+	flags := opts.Source
+	audit, err := collect(ctx, opts.IO, opts.Now, flags, source.Options{Rule: rule.Options{Window: flags.Window}})
+	if err != nil {
+		return err
+	}
+	for _, a := range audit.Accounts {
+		for _, w := range a.Warnings {
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", w)
+		}
+	}
+	p, err := makePlan(ctx, opts, audit)
+	if err != nil {
+		return err
+	}
+	if opts.Resolve && !p.Resolved {
+		if err := resolvePlan(ctx, opts, p); err != nil {
+			return err
+		}
+	}
+	if opts.Output == "-" {
+		err = p.Write(opts.IO.Out)
+	} else {
+		err = p.Save(opts.Output)
+	}
+	if err != nil {
+		return fmt.Errorf("writing the plan: %w", err)
+	}
+	remediate.WritePlanSummary(opts.IO.ErrOut, p, remediate.ActionDeactivate)
+	if na := p.NotAudited(); len(na) > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %d of %d accounts could not be audited and are not in the plan; fix access and plan again to cover them\n", len(na), len(p.Accounts))
+	}
+	switch {
+	case !p.Resolved:
+		fmt.Fprintf(opts.IO.ErrOut, "The plan cannot be applied until its keys are resolved: setupkeys plan --report %s --resolve -o %s, with credentials for account %s.\n", flags.ReportPath, outputName(opts.Output), p.AccountID)
+	case len(p.Actions) > 0 && opts.Output != "-":
+		fmt.Fprintf(opts.IO.ErrOut, "Wrote %s. Review it, then: setupkeys apply %s\n", opts.Output, opts.Output)
+	}
+	return nil
+}
+
+func outputName(o string) string {
+	if o == "-" {
+		return "PLAN"
+	}
+	return o
+}
+
+// makePlan turns the audit into one plan: a single-account plan for one account, else one over
+// every account of the run, whose caller account must apply it.
+func makePlan(ctx context.Context, opts *PlanOptions, audit setupkeys.Audit) (*remediate.Plan, error) {
+	now := opts.Now()
+	if opts.Source.Org.multiAccount() || len(audit.Accounts) != 1 {
+		caller, err := loadAWS(ctx, opts.Source.AWS)
+		if err != nil {
+			return nil, err
+		}
+		return remediate.NewAccountsPlan(audit.Accounts, caller.Account, opts.IncludeReview, now)
+	}
+	res := audit.Accounts[0]
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	if res.AccountID == "" {
+		if len(res.Findings) == 0 {
+			return nil, BadInput(fmt.Errorf("%s names no account (it has no users): nothing to plan", opts.Source.ReportPath))
+		}
+		return nil, BadInput(errors.New("the audit names no account: cannot plan"))
+	}
+	p, err := remediate.NewPlan(res.Findings, res.AccountID, res.Source, opts.IncludeReview, now)
+	if errors.Is(err, remediate.ErrBadPlan) {
+		return nil, BadInput(err)
+	}
+	return p, err
+}
+
+// resolvePlan matches a report-file plan's keys in the live account, which must be the report's.
+func resolvePlan(ctx context.Context, opts *PlanOptions, p *remediate.Plan) error {
+	caller, err := loadAWS(ctx, opts.Source.AWS)
+	if err != nil {
+		return err
+	}
+	if caller.Account != p.AccountID {
+		return BadInput(fmt.Errorf("%w: the report is of account %s but the credentials are for account %s; nothing resolved", remediate.ErrWrongAccount, p.AccountID, caller.Account))
+	}
+	problems, err := remediate.Resolve(ctx, p, iam.NewFromConfig(caller.Config), opts.Now())
+	for _, msg := range problems {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", msg)
+	}
+	if err != nil {
+		return fmt.Errorf("resolving the plan's keys: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/spf13/cobra"
+
+	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/remediate"
+)
+
+// RollbackOptions is everything `setupkeys rollback` needs.
+type RollbackOptions struct {
+	IO  IOStreams
+	Now func() time.Time
+
+	AWS         AWSFlags
+	Role        RoleFlags
+	JournalPath string
+	Yes         bool
+}
+
+// NewCmdRollback builds `setupkeys rollback`. runF replaces the run in tests of flag parsing.
+func NewCmdRollback(f *Factory, runF func(context.Context, *RollbackOptions) error) *cobra.Command {
+	opts := &RollbackOptions{IO: f.IO, Now: f.Now}
+	cmd := &cobra.Command{
+		Use:   "rollback JOURNAL",
+		Short: "Re-activate the keys an apply journal deactivated, and only those",
+		Long: `rollback reads the journal setupkeys apply wrote and re-activates each key it deactivated,
+checking first that the key still exists and is Inactive, then reading it back until IAM shows it
+Active. Keys the journal deleted cannot come back: rollback says so, key by key. Keys someone
+re-activated or deleted outside the journal are reported and left alone. Rollback writes its own
+entries to the same journal, so it too can be run again after an interruption.
+
+Without --yes it lists the keys and asks you to type the account ID; without a terminal it
+refuses. A journal of a multi-account plan is rolled back with the credentials of the account
+that made the plan, reaching each account through the role (--role-name, --role-arn-template,
+--external-id).`,
+		Example: `  setupkeys rollback plan.json.journal.jsonl
+  setupkeys rollback plan.json.journal.jsonl --yes`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.JournalPath = args[0]
+			if err := opts.Role.validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return rollbackRun(cmd.Context(), opts)
+		},
+	}
+	opts.AWS.register(cmd)
+	opts.Role.register(cmd)
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	return cmd
+}
+
+func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
+	entries, err := remediate.ReadJournal(opts.JournalPath)
+	if err != nil {
+		return BadInput(err)
+	}
+	if len(entries) == 0 {
+		return BadInput(fmt.Errorf("%s: the journal is empty: nothing was applied with it", opts.JournalPath))
+	}
+	cands := remediate.Candidates(entries, "")
+	caller, err := loadAWS(ctx, opts.AWS)
+	if err != nil {
+		return err
+	}
+	if err := remediate.CheckRollbackAccounts(cands, caller.Account); err != nil {
+		return BadInput(fmt.Errorf("%s: %w (%s); nothing was done", opts.JournalPath, err, caller.ARN))
+	}
+	multi := false
+	for _, c := range cands {
+		multi = multi || c.CallerAccount != "" || c.AccountID != caller.Account
+	}
+	restorable := 0
+	for _, c := range cands {
+		if c.Deleted == nil && c.Reactivated == nil {
+			restorable++
+		}
+	}
+	switch {
+	case restorable == 0:
+		// Nothing to re-activate: the run only reports, no confirmation needed.
+	case opts.Yes:
+		fmt.Fprintf(opts.IO.ErrOut, "Rolling back %s: re-activating up to %s\n", opts.JournalPath, plural(restorable, "key"))
+	default:
+		if err := confirmRollback(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, opts.JournalPath, cands, caller.Account, restorable, multi); err != nil {
+			return remediateError(err)
+		}
+	}
+	ro := remediate.RollbackOptions{
+		JournalPath:   opts.JournalPath,
+		Client:        iam.NewFromConfig(caller.Config),
+		CallerAccount: caller.Account,
+		OnResult:      progressLine(opts.IO.ErrOut, multi),
+		Now:           opts.Now,
+	}
+	if multi {
+		ro.ClientFor = opts.Role.clientFor(caller)
+	}
+	sum, err := remediate.Rollback(ctx, ro)
+	if errors.Is(err, os.ErrNotExist) {
+		return BadInput(err)
+	}
+	return finishRun(opts.IO.Out, sum, err)
+}
+
+// confirmRollback lists what the journal did to each key and asks for the account ID, as apply
+// does.
+func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, cands []remediate.RollbackCandidate, account string, restorable int, multi bool) error {
+	if !isTTY {
+		return fmt.Errorf("%w: refusing to re-activate %s without confirmation; run in a terminal or pass --yes", remediate.ErrNotInteractive, plural(restorable, "key"))
+	}
+	fmt.Fprintf(out, "Journal %s:\n", journal)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	for _, c := range cands {
+		state := "deactivated " + c.Deactivated.UTC().Format(time.RFC3339) + ": will be re-activated"
+		switch {
+		case c.Deleted != nil:
+			state = "deleted " + c.Deleted.UTC().Format(time.RFC3339) + ": cannot be restored"
+		case c.Reactivated != nil:
+			state = "re-activated already " + c.Reactivated.UTC().Format(time.RFC3339)
+		}
+		acct := ""
+		if multi {
+			acct = c.AccountID + "\t"
+		}
+		fmt.Fprintf(tw, "  %s%s\t%s\t%s\n", acct, c.User, setupkeys.MaskKeyID(c.AccessKeyID), state)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "\nType the account ID (%s) to re-activate %s: ", account, plural(restorable, "key"))
+	line, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %v", remediate.ErrNotConfirmed, err)
+	}
+	if strings.TrimSpace(line) != account {
+		fmt.Fprintln(out)
+		return fmt.Errorf("%w: the account ID was not typed; nothing was done", remediate.ErrNotConfirmed)
+	}
+	return nil
+}
