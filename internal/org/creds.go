@@ -1,6 +1,7 @@
 package org
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -143,8 +144,26 @@ func AccountConfig(base aws.Config, account, callerAccount string, role RoleOpti
 		}
 	})
 	cfg := base.Copy()
-	cfg.Credentials = aws.NewCredentialsCache(provider)
+	cfg.Credentials = aws.NewCredentialsCache(accountCheck{provider, account, arn})
 	return cfg, nil
+}
+
+// accountCheck refuses credentials for another account than the one asked for, so that a
+// misconfigured role can never file one account's findings under another's ID.
+type accountCheck struct {
+	aws.CredentialsProvider
+	account, roleARN string
+}
+
+func (c accountCheck) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	creds, err := c.CredentialsProvider.Retrieve(ctx)
+	if err != nil {
+		return creds, err
+	}
+	if creds.AccountID != "" && creds.AccountID != c.account {
+		return aws.Credentials{}, fmt.Errorf("assuming %s gave credentials for account %s, not %s", c.roleARN, creds.AccountID, c.account)
+	}
+	return creds, nil
 }
 
 // DefaultIdleConnsPerHost is how many keep-alive connections ShareHTTPClient keeps to one
