@@ -67,7 +67,11 @@ func checkPermissionsRun(ctx context.Context, opts *CheckPermissionsOptions) err
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tDECISION\tHOW\tDETAIL")
 	for _, p := range perms {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Action, p.Decision, p.Method, p.Detail)
+		line := fmt.Sprintf("%s\t%s\t%s", p.Action, p.Decision, p.Method)
+		if p.Detail != "" {
+			line += "\t" + p.Detail
+		}
+		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
 	denied, unknown := remediate.Missing(perms)

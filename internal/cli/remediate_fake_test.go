@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/setupkeys/setupkeys/internal/remediate"
+	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
+)
+
+// useFake points the commands at the wire-protocol fake as its management account.
+func useFake(t *testing.T, srv *fakeaws.Server) {
+	t.Helper()
+	t.Setenv("AWS_ACCESS_KEY_ID", fakeaws.AccessKeyFor(srv.ManagementAccount()))
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "fakeaws-secret")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_ENDPOINT_URL", srv.URL())
+}
+
+// fakeKeyStatuses maps each key of the account to its status.
+func fakeKeyStatuses(srv *fakeaws.Server, acct string) map[string]string {
+	out := map[string]string{}
+	for _, u := range srv.Users(acct) {
+		for _, k := range srv.Keys(acct, u.Name) {
+			out[k.ID] = k.Status
+		}
+	}
+	return out
+}
+
+// TestPlanAndApplyOrgWithFake: plan --org with a member that denies the role lists it as not
+// audited and plans the rest (exit 0); apply while another member denies the role fails that
+// member's keys (exit 1) and deactivates the others; once the role works again a re-run with the
+// same journal converges (exit 0).
+func TestPlanAndApplyOrgWithFake(t *testing.T) {
+	srv := fakeaws.New(fakeaws.Options{Seed: 11})
+	t.Cleanup(srv.Close)
+	mgmt := srv.ManagementAccount()
+	srv.AddAccount(mgmt, "management", "")
+	const member, locked = "222222222222", "444444444444"
+	srv.AddAccount(member, "dev", "Workloads")
+	srv.AddAccount(locked, "locked", "Workloads")
+	srv.UpdateAccount(locked, func(c *fakeaws.AccountConfig) { c.DenyAssumeRole = true })
+	wantFail := map[string]int{}
+	for i, acct := range []string{mgmt, member, locked} {
+		for _, g := range srv.SeedUsers(acct, fakeaws.GenerateOptions{Seed: int64(i), N: 20}) {
+			f, _ := g.Kind.Expect()
+			wantFail[acct] += f
+		}
+	}
+	if wantFail[mgmt] == 0 || wantFail[member] == 0 {
+		t.Fatalf("seeded users should include failing keys: %v", wantFail)
+	}
+	useFake(t, srv)
+	plan := t.TempDir() + "/plan.json"
+
+	code, _, errOut := runCLI(t, "", "plan", "--org", "--quiet", "-o", plan)
+	if code != ExitOK || !strings.Contains(errOut, "1 of 3 accounts could not be audited") || !strings.Contains(errOut, "Not audited, so nothing in them is planned (1)") {
+		t.Fatalf("plan --org: exit %d\n%s", code, errOut)
+	}
+	p, err := remediate.LoadPlan(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perAccount := map[string]int{}
+	for _, a := range p.Actions {
+		perAccount[a.AccountID]++
+	}
+	if p.AccountID != mgmt || perAccount[mgmt] != wantFail[mgmt] || perAccount[member] != wantFail[member] || perAccount[locked] != 0 {
+		t.Errorf("planned per account %v, want %v without %s", perAccount, wantFail, locked)
+	}
+	if na := p.NotAudited(); len(na) != 1 || na[0].AccountID != locked || !strings.Contains(na[0].Error, "AccessDenied") {
+		t.Errorf("not audited: %+v", na)
+	}
+
+	// The member's role is denied at apply time: its keys fail, the management account's go.
+	srv.UpdateAccount(member, func(c *fakeaws.AccountConfig) { c.DenyAssumeRole = true })
+	code, out, errOut := runCLI(t, "", "apply", plan, "--yes")
+	if code != ExitError || !strings.Contains(errOut, "failed; run again with the same journal") {
+		t.Errorf("apply with a denied member: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for id, st := range fakeKeyStatuses(srv, member) {
+		for _, a := range p.Actions {
+			if a.KeyID() == id && st != "Active" {
+				t.Errorf("member key %s is %s though the role was denied", id, st)
+			}
+		}
+	}
+	srv.UpdateAccount(member, func(c *fakeaws.AccountConfig) { c.DenyAssumeRole = false })
+	code, out, errOut = runCLI(t, "", "apply", plan, "--yes")
+	if code != ExitOK {
+		t.Fatalf("re-run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, a := range p.Actions {
+		if st := fakeKeyStatuses(srv, a.AccountID)[a.KeyID()]; st != "Inactive" {
+			t.Errorf("account %s key %s is %s after the re-run", a.AccountID, a.KeyID(), st)
+		}
+	}
+	if strings.Count(out, "done by an earlier run") != wantFail[mgmt] {
+		t.Errorf("re-run should not act again on the management account's keys:\n%s", out)
+	}
+}
+
+// check-permissions through the policy simulator: a denied write is exit 1 with --remediation,
+// and the audit's actions alone are exit 0.
+func TestCheckPermissionsWithFake(t *testing.T) {
+	srv := fakeaws.New(fakeaws.Options{SimulateDecision: func(_, _, action, _ string) string {
+		if action == "iam:DeleteAccessKey" {
+			return "implicitDeny"
+		}
+		return "allowed"
+	}})
+	t.Cleanup(srv.Close)
+	useFake(t, srv)
+	code, out, errOut := runCLI(t, "", "check-permissions", "--remediation")
+	if code != ExitError || !strings.Contains(errOut, "denied: iam:DeleteAccessKey") {
+		t.Errorf("--remediation: exit %d\n%s\n%s", code, out, errOut)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 3 {
+			rows[f[0]] = strings.Join(f[1:], " ")
+		}
+	}
+	for action, want := range map[string]string{"iam:DeleteAccessKey": "denied simulation implicitDeny", "iam:UpdateAccessKey": "allowed simulation", "sts:GetCallerIdentity": "allowed none needs no permission"} {
+		if rows[action] != want {
+			t.Errorf("%s: %q, want %q:\n%s", action, rows[action], want, out)
+		}
+	}
+	code, out, _ = runCLI(t, "", "check-permissions")
+	if code != ExitOK || strings.Contains(out, "DeleteAccessKey") || !strings.Contains(out, "Nothing is denied.") {
+		t.Errorf("audit actions: exit %d\n%s", code, out)
+	}
+}
+
+// runCLITTY is runCLI with a person at the terminal typing stdin.
+func runCLITTY(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	f := &Factory{IO: IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut, StdinIsTTY: true, StdoutIsTTY: true, StderrIsTTY: true}, Now: func() time.Time { return fixedNow }}
+	root := NewCmdRoot(f, "test")
+	root.SetArgs(args)
+	code, msg := ExitCode(root.ExecuteContext(context.Background()))
+	if msg != "" {
+		errOut.WriteString(msg + "\n")
+	}
+	return code, out.String(), errOut.String()
+}
+
+// At a terminal, apply and rollback show what they will do and act only once the account ID is
+// typed.
+func TestApplyAndRollbackConfirmWithFake(t *testing.T) {
+	srv := fakeaws.New(fakeaws.Options{Seed: 5})
+	t.Cleanup(srv.Close)
+	acct := srv.ManagementAccount()
+	srv.SeedUsers(acct, fakeaws.GenerateOptions{Seed: 5, N: 12})
+	useFake(t, srv)
+	plan := t.TempDir() + "/plan.json"
+	if code, _, errOut := runCLI(t, "", "plan", "--exact", "-o", plan); code != ExitOK {
+		t.Fatalf("plan: exit %d\n%s", code, errOut)
+	}
+	p, err := remediate.LoadPlan(plan)
+	if err != nil || len(p.Actions) == 0 {
+		t.Fatalf("plan: %v %+v", err, p)
+	}
+	before := fakeKeyStatuses(srv, acct)
+
+	code, _, errOut := runCLITTY(t, "yes\n", "apply", plan, "--action", "delete")
+	if code != ExitBadInput || !strings.Contains(errOut, "Will DELETE") || !strings.Contains(errOut, "Type the account ID ("+acct+")") || !strings.Contains(errOut, "not confirmed") {
+		t.Errorf("apply, wrong answer: exit %d\n%s", code, errOut)
+	}
+	if got := fakeKeyStatuses(srv, acct); !maps.Equal(got, before) {
+		t.Error("an unconfirmed apply changed keys")
+	}
+	code, out, errOut := runCLITTY(t, acct+"\n", "apply", plan)
+	if code != ExitOK || !strings.Contains(out, fmt.Sprintf("deactivate: %d deactivated", len(p.Actions))) {
+		t.Fatalf("apply, confirmed: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	journal := plan + ".journal.jsonl"
+	code, _, errOut = runCLITTY(t, "\n", "rollback", journal)
+	if code != ExitBadInput || !strings.Contains(errOut, "will be re-activated") || !strings.Contains(errOut, fmt.Sprintf("to re-activate %d key", len(p.Actions))) {
+		t.Errorf("rollback, no answer: exit %d\n%s", code, errOut)
+	}
+	code, out, errOut = runCLITTY(t, acct+"\n", "rollback", journal)
+	if code != ExitOK || !strings.Contains(out, fmt.Sprintf("reactivate: %d reactivated", len(p.Actions))) {
+		t.Fatalf("rollback, confirmed: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if got := fakeKeyStatuses(srv, acct); !maps.Equal(got, before) {
+		t.Errorf("after rollback\n got %v\nwant %v", got, before)
+	}
+	// Nothing left to re-activate: no question asked, even without a terminal.
+	if code, out, errOut = runCLI(t, "", "rollback", journal); code != ExitOK || !strings.Contains(out, "by an earlier rollback") {
+		t.Errorf("rollback again: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
