@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/setupkeys/setupkeys/internal/lazyre"
 )
 
 // DefaultRoleName is the role AWS Organizations creates in every account it creates, trusted by
@@ -39,9 +40,9 @@ type RoleOptions struct {
 }
 
 var (
-	roleNameRE    = regexp.MustCompile(`^([\x21-\x7e]+/)?[\w+=,.@-]{1,64}$`)
-	sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
-	roleARNRE     = regexp.MustCompile(`^arn:(aws[a-z-]*):iam::([0-9]{12}):role/(.+)$`)
+	roleNameRE    = lazyre.New(`^([\x21-\x7e]+/)?[\w+=,.@-]{1,64}$`)
+	sessionNameRE = lazyre.New(`^[\w+=,.@-]{2,64}$`)
+	roleARNRE     = lazyre.New(`^arn:(aws[a-z-]*):iam::([0-9]{12}):role/(.+)$`)
 )
 
 // Validate checks the options once, before any account is audited, so that a typo fails the run

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -17,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/setupkeys/setupkeys/internal/lazyre"
 )
 
 // OrganizationsAPI is the part of Organizations that Select uses; *organizations.Client has it.
@@ -56,10 +57,10 @@ type Selection struct {
 }
 
 var (
-	accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
+	accountIDRE = lazyre.New(`^[0-9]{12}$`)
 	// Organizations' own patterns for OU and root IDs.
-	ouIDRE   = regexp.MustCompile(`^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`)
-	rootIDRE = regexp.MustCompile(`^r-[0-9a-z]{4,32}$`)
+	ouIDRE   = lazyre.New(`^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`)
+	rootIDRE = lazyre.New(`^r-[0-9a-z]{4,32}$`)
 )
 
 // ValidAccountID reports whether id is a 12-digit AWS account ID.

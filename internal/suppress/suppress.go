@@ -27,13 +27,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/lazyre"
 )
 
 // Version is the suppression file format this package reads.
@@ -362,7 +362,7 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	}
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = lazyre.New(`^yaml: line (\d+): (.*)$`)
 
 func (p *parser) yamlError(err error) error {
 	msg := err.Error()
@@ -433,11 +433,11 @@ func (p *parser) file(doc *yaml.Node) []Rule {
 }
 
 var (
-	accountRE   = regexp.MustCompile(`^[0-9]{12}$`)
-	keyIDRE     = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
-	findingIDRE = regexp.MustCompile(`^sk-[0-9a-f]{16}$`)
+	accountRE   = lazyre.New(`^[0-9]{12}$`)
+	keyIDRE     = lazyre.New(`^[A-Z0-9]{16,128}$`)
+	findingIDRE = lazyre.New(`^sk-[0-9a-f]{16}$`)
 	// userNameRE is IAM's user name pattern.
-	userNameRE = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	userNameRE = lazyre.New(`^[\w+=,.@-]{1,64}$`)
 )
 
 const ruleFields = "account, user, user_path, user_tag, access_key_id, finding_id, reason, expires"
