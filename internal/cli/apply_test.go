@@ -151,3 +151,23 @@ func TestApplyAndRollbackBadFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestCommonNote(t *testing.T) {
+	const note = `simulation unavailable ("arn:aws:iam::123456789012:root" cannot be simulated)`
+	perms := []remediate.Permission{
+		{Action: "sts:GetCallerIdentity", Decision: remediate.DecisionAllowed, Method: remediate.MethodNone, Detail: "needs no permission"},
+		{Action: "iam:ListUsers", Decision: remediate.DecisionAllowed, Method: remediate.MethodDryCall, Detail: "dry call succeeded; " + note},
+		{Action: "iam:DeleteAccessKey", Decision: remediate.DecisionDenied, Method: remediate.MethodDryCall, Detail: "dry call: AccessDenied; " + note},
+	}
+	got, n := commonNote(perms)
+	if n != `"arn:aws:iam::123456789012:root" cannot be simulated` || got[1].Detail != "dry call succeeded" || got[2].Detail != "dry call: AccessDenied" || got[0].Detail != "needs no permission" {
+		t.Errorf("note %q, rows %+v", n, got)
+	}
+	if perms[1].Detail == got[1].Detail {
+		t.Error("commonNote changed its input")
+	}
+	perms[2].Detail = "dry call: AccessDenied; simulation unavailable (other)"
+	if got, n := commonNote(perms); n != "" || got[1].Detail != perms[1].Detail {
+		t.Errorf("different notes should stay on their rows: %q %+v", n, got)
+	}
+}

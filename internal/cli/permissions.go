@@ -64,6 +64,10 @@ func checkPermissionsRun(ctx context.Context, opts *CheckPermissionsOptions) err
 	}
 	out := opts.IO.Out
 	fmt.Fprintf(out, "Permissions of %s (account %s) for %s:\n", caller.ARN, caller.Account, what)
+	perms, note := commonNote(perms)
+	if note != "" {
+		fmt.Fprintf(out, "The policy simulator could not be used: %s; decided by dry calls that change nothing.\n", note)
+	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tDECISION\tHOW\tDETAIL")
 	for _, p := range perms {
@@ -83,4 +87,35 @@ func checkPermissionsRun(ctx context.Context, opts *CheckPermissionsOptions) err
 	}
 	fmt.Fprintln(out, "Nothing is denied.")
 	return nil
+}
+
+// simulatorNote starts what CheckPermissions appends to each dry call's detail when the
+// simulator could not be used.
+const simulatorNote = "simulation unavailable ("
+
+// commonNote takes the simulator note that every dry-call row repeats out of the rows, to be
+// printed once. Rows are returned unchanged when they do not all carry the same note.
+func commonNote(perms []remediate.Permission) ([]remediate.Permission, string) {
+	note := ""
+	for _, p := range perms {
+		if p.Method != remediate.MethodDryCall {
+			continue
+		}
+		i := strings.Index(p.Detail, simulatorNote)
+		if i < 0 || (note != "" && p.Detail[i:] != note) {
+			return perms, ""
+		}
+		note = p.Detail[i:]
+	}
+	if note == "" {
+		return perms, ""
+	}
+	out := make([]remediate.Permission, len(perms))
+	for i, p := range perms {
+		if p.Method == remediate.MethodDryCall {
+			p.Detail = strings.TrimSuffix(strings.TrimSuffix(p.Detail, note), "; ")
+		}
+		out[i] = p
+	}
+	return out, strings.TrimSuffix(strings.TrimPrefix(note, "simulation unavailable ("), ")")
 }

@@ -117,7 +117,11 @@ func WriteSummary(w io.Writer, s *Summary) {
 		if multi {
 			acct = r.AccountID + "\t"
 		}
-		fmt.Fprintf(tw, "%s\t%s%s\t%s\t%s\n", r.Outcome, acct, r.User, setupkeys.MaskKeyID(r.AccessKeyID), note)
+		line := fmt.Sprintf("%s\t%s%s\t%s", r.Outcome, acct, r.User, setupkeys.MaskKeyID(r.AccessKeyID))
+		if note != "" {
+			line += "\t" + note
+		}
+		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
 	c := s.Counts()
