@@ -112,7 +112,7 @@ func TestRemediateAgainstMoto(t *testing.T) {
 	dir := t.TempDir()
 	plan := filepath.Join(dir, "plan.json")
 	journal := plan + ".journal.jsonl"
-	alice, bob, carol := aws.ToString(planned["alice"].AccessKeyId), aws.ToString(planned["bob"].AccessKeyId), aws.ToString(planned["carol"].AccessKeyId)
+	alice, carol := aws.ToString(planned["alice"].AccessKeyId), aws.ToString(planned["carol"].AccessKeyId)
 
 	code, _, errOut := runCLI(t, "", "plan", "--exact", "-o", plan)
 	if code != ExitOK {
@@ -196,7 +196,6 @@ func TestRemediateAgainstMoto(t *testing.T) {
 	if code != ExitOK || strings.Count(out, "cannot be restored") != 2 || !strings.Contains(out, "2 not-restorable") {
 		t.Errorf("rollback of deletions: exit %d\n%s", code, out)
 	}
-	_ = bob
 }
 
 // TestPlanFromReportResolveAgainstMoto: a plan from a credential report file has no key IDs and
