@@ -50,7 +50,7 @@ func (s *SourceFlags) register(cmd *cobra.Command) {
 	s.AWS.register(cmd)
 	s.Org.register(cmd)
 	cmd.Flags().StringVar(&s.Suppressions, "suppressions", "", "YAML file of suppressions (by account, user, path, tag, key ID or finding ID, each with a reason and optional expiry)")
-	cmd.Flags().StringVar(&s.ReportPath, "report", "", "audit a credential report file (CSV, `aws iam get-credential-report` JSON, or base64; - for stdin) instead of the live account")
+	cmd.Flags().StringVar(&s.ReportPath, "report", "", "audit a credential report `FILE` (CSV, the JSON of 'aws iam get-credential-report', or base64; - for stdin) instead of the live account")
 	cmd.Flags().BoolVar(&s.Exact, "exact", false, "read the live IAM API user by user instead of the credential report (fresh data, more calls)")
 	cmd.Flags().DurationVar(&s.Window, "window", rule.DefaultWindow, "how long after a user's creation a key counts as created at setup")
 }
