@@ -261,7 +261,7 @@ func describeSource(src setupkeys.Source, now time.Time) string {
 		if src.GeneratedTime == nil {
 			return "live credential report"
 		}
-		age := now.Sub(*src.GeneratedTime).Truncate(time.Minute)
+		age := setupkeys.FormatGap(now.Sub(*src.GeneratedTime).Truncate(time.Minute))
 		return fmt.Sprintf("live credential report generated %s (%s old; IAM reuses a report for up to 4h, --exact reads the API now)",
 			src.GeneratedTime.UTC().Format(time.RFC3339), age)
 	case setupkeys.SourceLiveAPI:
