@@ -359,6 +359,27 @@ func TestJournalDamage(t *testing.T) {
 	if _, err := Apply(context.Background(), w.plan, w.opts("")); !errors.Is(err, ErrBadJournal) {
 		t.Errorf("unknown field: %v", err)
 	}
+
+	// Found by FuzzReadJournal: lines that decoded but that Apply and Rollback would misread.
+	good := `{"time":"2025-05-01T13:00:00Z","plan_id":"p","run":"r","account_id":"111111111111","action":"deactivate","phase":"done","user":"u1","access_key_id":"AKIAKEY0000000000001"}`
+	for _, tt := range []struct{ name, line, want string }{
+		{"text after the entry", good + "0", "text after the entry"},
+		{"two entries run together", good + good, "text after the entry"},
+		{"unknown action", strings.Replace(good, `"deactivate"`, `"deactivatf"`, 1), `unknown action "deactivatf"`},
+		{"unknown phase", strings.Replace(good, `"done"`, `"dome"`, 1), `unknown phase "dome"`},
+		{"no user", strings.Replace(good, `"u1"`, `""`, 1), "not a setupkeys journal entry"},
+		{"no account", strings.Replace(good, `"111111111111"`, `""`, 1), "not a setupkeys journal entry"},
+		{"no time", strings.Replace(good, `"2025-05-01T13:00:00Z"`, `null`, 1), "not a setupkeys journal entry"},
+	} {
+		os.WriteFile(w.journal, []byte(good+"\n"+tt.line+"\n"), 0o600)
+		if _, err := ReadJournal(w.journal); !errors.Is(err, ErrBadJournal) || !strings.Contains(err.Error(), "journal.jsonl:2: "+tt.want) {
+			t.Errorf("%s: err = %v", tt.name, err)
+		}
+	}
+	os.WriteFile(w.journal, []byte(good+"\n"), 0o600)
+	if _, err := ReadJournal(w.journal); err != nil {
+		t.Errorf("good line: %v", err)
+	}
 }
 
 func TestApplyCanceled(t *testing.T) {

@@ -145,8 +145,24 @@ func parseJournal(data []byte, name string) (entries []Entry, valid int, err err
 		if err := dec.Decode(&e); err != nil {
 			return nil, 0, fmt.Errorf("%w: %s:%d: %v", ErrBadJournal, name, line, err)
 		}
-		if e.PlanID == "" || e.AccessKeyID == "" || e.Action == "" || e.Phase == "" {
+		// One entry per line: text after it is damage (two writes run together), not ignored.
+		if len(bytes.Trim(raw[dec.InputOffset():], " \t\r")) > 0 {
+			return nil, 0, fmt.Errorf("%w: %s:%d: text after the entry", ErrBadJournal, name, line)
+		}
+		if e.Time.IsZero() || e.PlanID == "" || e.AccountID == "" || e.User == "" || e.AccessKeyID == "" || e.Action == "" || e.Phase == "" {
 			return nil, 0, fmt.Errorf("%w: %s:%d: not a setupkeys journal entry", ErrBadJournal, name, line)
+		}
+		// Apply and Rollback act on these values only; any other is damage or a newer format,
+		// and reading past it would drop what it recorded (a deactivation never rolled back).
+		switch e.Action {
+		case ActionDeactivate, ActionDelete, ActionReactivate:
+		default:
+			return nil, 0, fmt.Errorf("%w: %s:%d: unknown action %q", ErrBadJournal, name, line, e.Action)
+		}
+		switch e.Phase {
+		case PhaseIntent, PhaseDone, PhaseFailed, PhaseSkipped:
+		default:
+			return nil, 0, fmt.Errorf("%w: %s:%d: unknown phase %q", ErrBadJournal, name, line, e.Phase)
 		}
 		entries = append(entries, e)
 		valid = off

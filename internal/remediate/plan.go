@@ -20,12 +20,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/lazyre"
 )
 
 // FormatVersion is the plan format this package writes and reads.
@@ -180,8 +180,8 @@ var (
 )
 
 var (
-	accountIDRE = regexp.MustCompile(`^[0-9]{12}$`)
-	keyIDRE     = regexp.MustCompile(`^[A-Z0-9]{16,128}$`)
+	accountIDRE = lazyre.New(`^[0-9]{12}$`)
+	keyIDRE     = lazyre.New(`^[A-Z0-9]{16,128}$`)
 )
 
 // NewPlan makes the plan for one account from its findings: every fail finding (and every review
@@ -418,7 +418,7 @@ func (p *Plan) Validate() error {
 	}
 	seen := map[string]int{}
 	for i, a := range p.Actions {
-		where := fmt.Sprintf("actions[%d] (user %s)", i, a.User)
+		where := fmt.Sprintf("actions[%d] (user %q)", i, a.User)
 		if p.MultiAccount() {
 			ok, listed := audited[a.AccountID]
 			if !listed {
@@ -483,7 +483,8 @@ func ReadPlan(r io.Reader, name string) (*Plan, error) {
 	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadPlan, name, err)
 	}
-	if dec.More() {
+	// Only white space may follow; dec.More would let a stray ] or } through.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: %s: more than one JSON value", ErrBadPlan, name)
 	}
 	if err := p.Validate(); err != nil {

@@ -166,6 +166,9 @@ func TestReadPlanRefusals(t *testing.T) {
 		{"bad key", `"AKIAALICE00000000001"`, `"akia-x"`, "is not an access key ID"},
 		{"status", `"status": "fail"`, `"status": "pass"`, "cannot be planned"},
 		{"trailing", "", "{}", "more than one JSON value"},
+		// dec.More let these through (seed testdata/fuzz/FuzzReadPlan/stray-bracket).
+		{"stray bracket", "", "]", "more than one JSON value"},
+		{"stray brace", "", " }\n", "more than one JSON value"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,6 +184,20 @@ func TestReadPlanRefusals(t *testing.T) {
 				t.Errorf("err = %v, want ErrBadPlan with %q naming plan.json", err, tt.want)
 			}
 		})
+	}
+}
+
+// A user name is quoted in Validate's messages: an escaped newline in it must not break the
+// message over two lines.
+func TestReadPlanErrorIsOneLine(t *testing.T) {
+	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, planNow)
+	var buf bytes.Buffer
+	p.Write(&buf)
+	src := strings.Replace(buf.String(), `"user": "alice"`, `"user": "al\nice"`, 1)
+	src = strings.Replace(src, `"never_used": true`, `"never_used": false`, 1)
+	_, err := ReadPlan(strings.NewReader(src), "plan.json")
+	if !errors.Is(err, ErrBadPlan) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `actions[0] (user "al\nice")`) {
+		t.Errorf("err = %q", err)
 	}
 }
 

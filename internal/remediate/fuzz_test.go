@@ -1,0 +1,256 @@
+package remediate
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/setupkeys/setupkeys"
+)
+
+// FuzzReadPlan: any bytes either read as a plan or fail with ErrBadPlan in one line that names
+// the file; never a panic. A plan that reads is exactly one JSON value, passes Validate again,
+// holds what Apply relies on, and round-trips: Write then ReadPlan gives an equal plan, which
+// writes the same bytes. Seeds live in testdata/fuzz/FuzzReadPlan.
+func FuzzReadPlan(f *testing.F) {
+	const name = "fuzz-plan.json"
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ReadPlan(bytes.NewReader(data), name)
+		if err != nil {
+			if p != nil {
+				t.Fatal("both a plan and an error")
+			}
+			if !errors.Is(err, ErrBadPlan) {
+				t.Fatalf("error is not ErrBadPlan: %v", err)
+			}
+			assertOneLineNaming(t, err, name)
+			return
+		}
+		if !json.Valid(data) {
+			t.Fatalf("read a plan from bytes that are not exactly one JSON value:\n%q", data)
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("a plan that read does not validate: %v", err)
+		}
+		checkPlanInvariants(t, p)
+		WritePlanSummary(io.Discard, p, ActionDeactivate)
+
+		var first bytes.Buffer
+		if err := p.Write(&first); err != nil {
+			t.Fatalf("a plan that read cannot be written: %v", err)
+		}
+		back, err := ReadPlan(bytes.NewReader(first.Bytes()), name)
+		if err != nil {
+			t.Fatalf("a written plan does not read back: %v\n%s", err, first.Bytes())
+		}
+		var second bytes.Buffer
+		if err := back.Write(&second); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(first.Bytes(), second.Bytes()) {
+			t.Fatalf("round trip writes other bytes:\n%s\n%s", first.Bytes(), second.Bytes())
+		}
+		normalizePlan(p)
+		normalizePlan(back)
+		if !reflect.DeepEqual(p, back) {
+			t.Fatalf("round trip gives another plan:\n%+v\n%+v", p, back)
+		}
+	})
+}
+
+// checkPlanInvariants checks, without Validate, what Apply and Rollback take for granted.
+func checkPlanInvariants(t *testing.T, p *Plan) {
+	t.Helper()
+	if p.FormatVersion != FormatVersion || !strings.HasPrefix(p.ID, "plan-") || !accountIDRE.MatchString(p.AccountID) || p.CreatedAt.IsZero() {
+		t.Fatalf("bad header accepted: %+v", p)
+	}
+	audited := map[string]bool{}
+	for _, a := range p.Accounts {
+		audited[a.AccountID] = a.Status == AccountAudited
+	}
+	unresolved := 0
+	keys := map[string]bool{}
+	for i, a := range p.Actions {
+		if p.MultiAccount() && !audited[a.AccountID] || !p.MultiAccount() && a.AccountID != p.AccountID {
+			t.Fatalf("actions[%d] in account %q accepted", i, a.AccountID)
+		}
+		if a.User == "" || (a.Status != setupkeys.StatusFail && a.Status != setupkeys.StatusReview) {
+			t.Fatalf("actions[%d] accepted: %+v", i, a)
+		}
+		if a.Preconditions.Status != keyStatusActive || !a.Preconditions.NeverUsed || a.Preconditions.CreateDate.IsZero() {
+			t.Fatalf("actions[%d] preconditions accepted: %+v", i, a.Preconditions)
+		}
+		id := a.KeyID()
+		if id == "" {
+			unresolved++
+			continue
+		}
+		if keys[id] || !keyIDRE.MatchString(id) {
+			t.Fatalf("actions[%d] key %q accepted", i, id)
+		}
+		keys[id] = true
+	}
+	if p.Resolved != (unresolved == 0) || len(p.Unresolved()) != unresolved {
+		t.Fatalf("resolved = %v with %d unresolved keys", p.Resolved, unresolved)
+	}
+}
+
+// normalizePlan makes equal plans deeply equal: times in UTC (an offset that is the local zone's
+// reads as Local but writes as Z) and no empty accounts list (omitted when written).
+func normalizePlan(p *Plan) {
+	utc := func(t *time.Time) {
+		if t != nil {
+			*t = t.UTC()
+		}
+	}
+	utc(&p.CreatedAt)
+	utc(p.ResolvedAt)
+	utc(p.Source.GeneratedTime)
+	if len(p.Accounts) == 0 {
+		p.Accounts = nil
+	}
+	for i := range p.Accounts {
+		utc(p.Accounts[i].Source.GeneratedTime)
+	}
+	for i := range p.Actions {
+		utc(&p.Actions[i].Preconditions.CreateDate)
+	}
+	for i := range p.Listed {
+		if s := p.Listed[i].Suppression; s != nil {
+			utc(s.Expires)
+		}
+	}
+}
+
+// FuzzReadJournal: any bytes in a journal file either read or fail with ErrBadJournal in one
+// line naming the file and the first bad line (every line before it reads, it alone does not);
+// never a panic. What reads is one entry per complete non-blank line, each line exactly one
+// JSON value, each entry with what Apply and Rollback rely on. Seeds live in
+// testdata/fuzz/FuzzReadJournal.
+func FuzzReadJournal(f *testing.F) {
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := writeTemp(t, dir, data)
+		defer os.Remove(path)
+		entries, err := ReadJournal(path)
+		if err != nil {
+			if entries != nil {
+				t.Fatal("both entries and an error")
+			}
+			if !errors.Is(err, ErrBadJournal) {
+				t.Fatalf("error is not ErrBadJournal: %v", err)
+			}
+			assertOneLineNaming(t, err, path)
+			checkBadLine(t, dir, data, path, err)
+			return
+		}
+		lines := completeLines(data)
+		var kept [][]byte
+		for _, l := range lines {
+			if len(bytes.TrimSpace(l)) > 0 {
+				kept = append(kept, l)
+			}
+		}
+		if len(entries) != len(kept) {
+			t.Fatalf("%d entries from %d complete non-blank lines", len(entries), len(kept))
+		}
+		for i, e := range entries {
+			if !json.Valid(kept[i]) {
+				t.Fatalf("entry %d read from a line that is not exactly one JSON value: %q", i, kept[i])
+			}
+			checkEntry(t, i, e)
+		}
+		j := &journal{last: map[journalKey]Phase{}, done: map[journalKey]int{}}
+		for _, e := range entries {
+			j.add(e)
+		}
+		for _, c := range Candidates(entries, "") {
+			if c.PlanID == "" || c.AccountID == "" || c.User == "" || c.AccessKeyID == "" {
+				t.Fatalf("rollback candidate without what rollback needs: %+v", c)
+			}
+			j.deactivated(c.PlanID, c.AccessKeyID)
+		}
+	})
+}
+
+// checkEntry checks one journal entry has what Apply and Rollback rely on.
+func checkEntry(t *testing.T, i int, e Entry) {
+	t.Helper()
+	switch e.Action {
+	case ActionDeactivate, ActionDelete, ActionReactivate:
+	default:
+		t.Fatalf("entry %d: action %q accepted", i, e.Action)
+	}
+	switch e.Phase {
+	case PhaseIntent, PhaseDone, PhaseFailed, PhaseSkipped:
+	default:
+		t.Fatalf("entry %d: phase %q accepted", i, e.Phase)
+	}
+	if e.Time.IsZero() || e.PlanID == "" || e.AccountID == "" || e.User == "" || e.AccessKeyID == "" {
+		t.Fatalf("entry %d without time, plan, account, user or key accepted: %+v", i, e)
+	}
+}
+
+// checkBadLine checks the line err names: every line before it reads, and it alone does not.
+func checkBadLine(t *testing.T, dir string, data []byte, path string, err error) {
+	t.Helper()
+	var n int
+	if _, serr := fmt.Sscanf(err.Error()[strings.Index(err.Error(), path+":")+len(path)+1:], "%d:", &n); serr != nil {
+		t.Fatalf("error does not name a line: %v", err)
+	}
+	lines := completeLines(data)
+	if n < 1 || n > len(lines) || len(bytes.TrimSpace(lines[n-1])) == 0 {
+		t.Fatalf("error names line %d of %d complete lines, or a blank one: %v", n, len(lines), err)
+	}
+	before := writeTemp(t, dir, bytes.Join(lines[:n-1], nil))
+	defer os.Remove(before)
+	if _, err := ReadJournal(before); err != nil {
+		t.Fatalf("the lines before line %d do not read alone: %v", n, err)
+	}
+	alone := writeTemp(t, dir, lines[n-1])
+	defer os.Remove(alone)
+	if _, err := ReadJournal(alone); err == nil || !strings.Contains(err.Error(), alone+":1:") {
+		t.Fatalf("line %d alone: %v", n, err)
+	}
+}
+
+// completeLines splits data after each newline, dropping a torn last line.
+func completeLines(data []byte) [][]byte {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if last := lines[len(lines)-1]; !bytes.HasSuffix(last, []byte("\n")) {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
+func writeTemp(t *testing.T, dir string, data []byte) string {
+	t.Helper()
+	f, err := os.CreateTemp(dir, "journal-*.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+// assertOneLineNaming: err says where, in one line.
+func assertOneLineNaming(t *testing.T, err error, name string) {
+	t.Helper()
+	msg := err.Error()
+	if !strings.Contains(msg, name) {
+		t.Fatalf("error does not name %s: %v", name, err)
+	}
+	if strings.ContainsAny(msg, "\n\r") {
+		t.Fatalf("error is not one line: %q", msg)
+	}
+}
