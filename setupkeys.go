@@ -111,15 +111,44 @@ type SuppressionNote struct {
 }
 
 // FindingID is a stable ID for a key's finding: the same key in the same account gets the same ID
-// from a report file, a live report or the API, so runs can be compared and suppressed by ID.
-// The slot is part of it only to keep two keys made in the same second apart.
-func FindingID(accountID, arn string, slot int, keyCreated time.Time) string {
+// from a report file, a live report or the API, so runs can be compared and suppressed by ID. It
+// hashes the account, the user's ARN and the key's creation second, not the slot: the report's
+// slots and ListAccessKeys' order can differ. twinSlot is 0, except when the user holds another
+// key created in the same second: then it is this key's slot, the only thing that tells the two
+// apart (see TwinSlot).
+func FindingID(accountID, arn string, twinSlot int, keyCreated time.Time) string {
 	h := sha256.New()
-	for _, part := range []string{accountID, arn, strconv.Itoa(slot), keyCreated.UTC().Format(time.RFC3339)} {
+	for _, part := range []string{accountID, arn, keyCreated.UTC().Truncate(time.Second).Format(time.RFC3339)} {
 		h.Write([]byte(part))
 		h.Write([]byte{0})
 	}
-	return "sk-" + hex.EncodeToString(h.Sum(nil))[:16]
+	id := "sk-" + hex.EncodeToString(h.Sum(nil))[:16]
+	if twinSlot != 0 {
+		id += "-" + strconv.Itoa(twinSlot)
+	}
+	return id
+}
+
+// SetAccount moves the finding to accountID and recomputes its ID; a twin key (see FindingID)
+// keeps its slot suffix.
+func (f *Finding) SetAccount(accountID string) {
+	twin := 0
+	if strings.LastIndexByte(f.ID, '-') > len("sk") {
+		twin = f.KeySlot
+	}
+	f.AccountID = accountID
+	f.ID = FindingID(accountID, f.ARN, twin, f.KeyCreated)
+}
+
+// TwinSlot is the twinSlot argument of FindingID for key k of keys: k's slot when another key
+// was created in the same second, else 0.
+func TwinSlot(keys []AccessKey, k AccessKey) int {
+	for _, other := range keys {
+		if other.Slot != k.Slot && other.Created.Truncate(time.Second).Equal(k.Created.Truncate(time.Second)) {
+			return k.Slot
+		}
+	}
+	return 0
 }
 
 // AccountFromARN returns the 12-digit account ID in an IAM ARN, or "" when there is none.

@@ -224,16 +224,22 @@ func (rd *Reader) GeneratedTime() *time.Time { return rd.generated }
 // Next returns the next user, or io.EOF after the last one. A bad row ends the read with an
 // *Error naming its line and column.
 func (rd *Reader) Next() (setupkeys.User, error) {
-	rec, err := rd.csv.Read()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return setupkeys.User{}, io.EOF
+	var rec []string
+	var line int
+	for {
+		var err error
+		rec, err = rd.csv.Read()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return setupkeys.User{}, io.EOF
+			}
+			return setupkeys.User{}, rd.wrapRead(err)
 		}
-		return setupkeys.User{}, rd.wrapRead(err)
-	}
-	line, _ := rd.csv.FieldPos(0)
-	if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-		return rd.Next() // a blank-ish line: tolerate
+		line, _ = rd.csv.FieldPos(0)
+		if len(rec) != 1 || strings.TrimSpace(rec[0]) != "" {
+			break
+		}
+		// A line of blanks only: tolerate it and read on.
 	}
 	if len(rec) < rd.columns {
 		return setupkeys.User{}, &Error{File: rd.name, Line: line, Err: fmt.Errorf("row has %d fields, the header has %d", len(rec), rd.columns)}

@@ -131,6 +131,12 @@ func TestFieldVariants(t *testing.T) {
 					t.Errorf("got %v", users[0].Keys[0].Created)
 				}
 			}},
+		{"a million blank lines do not exhaust the stack", header + "\n" + strings.Repeat(" \n", 1_000_000) + aliceRow + "\n",
+			func(t *testing.T, users []setupkeys.User) {
+				if len(users) != 1 || users[0].Line != 1_000_002 {
+					t.Errorf("got %d users, line %d", len(users), users[0].Line)
+				}
+			}},
 		{"blank trailing lines", header + "\n" + aliceRow + "\n\n\n",
 			func(t *testing.T, users []setupkeys.User) {
 				if len(users) != 1 {

@@ -104,7 +104,7 @@ func (v Verdict) Reason(userCreated time.Time) string {
 func NewFinding(u setupkeys.User, v Verdict, src setupkeys.Source) setupkeys.Finding {
 	k := v.Key
 	f := setupkeys.Finding{
-		ID:              setupkeys.FindingID(u.AccountID, u.ARN, k.Slot, k.Created),
+		ID:              setupkeys.FindingID(u.AccountID, u.ARN, setupkeys.TwinSlot(u.Keys, k), k.Created),
 		AccountID:       u.AccountID,
 		User:            u.Name,
 		ARN:             u.ARN,

@@ -1,6 +1,7 @@
 package rule
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -77,8 +78,8 @@ func TestEvaluate(t *testing.T) {
 				if f.Reason == "" || f.AccountID != "111122223333" || f.ARN != tt.user.ARN || f.Source != src {
 					t.Errorf("slot %d: evidence missing: %+v", f.KeySlot, f)
 				}
-				if f.ID == "" || f.ID != setupkeys.FindingID(f.AccountID, f.ARN, f.KeySlot, f.KeyCreated) {
-					t.Errorf("slot %d: unstable ID %q", f.KeySlot, f.ID)
+				if !strings.HasPrefix(f.ID, "sk-") {
+					t.Errorf("slot %d: ID %q", f.KeySlot, f.ID)
 				}
 			}
 		})
@@ -132,5 +133,23 @@ func TestRelativeGap(t *testing.T) {
 		if got := relativeGap(d); got != want {
 			t.Errorf("relativeGap(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// Two keys of one user made in the same second keep apart; a key's ID does not depend on its slot.
+func TestFindingIDs(t *testing.T) {
+	u := setupkeys.User{AccountID: "111122223333", Name: "a", ARN: "arn:aws:iam::111122223333:user/a", Created: ts("2020-03-01T10:00:00Z"), PasswordEnabled: true}
+	same := ts("2020-03-01T10:00:00Z")
+	u.Keys = []setupkeys.AccessKey{{Slot: 1, Active: true, Created: same}, {Slot: 2, Active: true, Created: same}}
+	twins := Evaluate(u, setupkeys.Source{}, Options{})
+	if len(twins) != 2 || twins[0].ID == twins[1].ID {
+		t.Fatalf("twin keys share an ID: %+v", twins)
+	}
+	u.Keys = []setupkeys.AccessKey{{Slot: 2, Active: true, Created: same}}
+	inSlot2 := Evaluate(u, setupkeys.Source{}, Options{})
+	u.Keys = []setupkeys.AccessKey{{Slot: 1, Active: true, Created: same.Add(400 * time.Millisecond)}}
+	inSlot1 := Evaluate(u, setupkeys.Source{}, Options{})
+	if inSlot1[0].ID != inSlot2[0].ID {
+		t.Errorf("the same key in slot 1 (API order, sub-second time) and slot 2 (report) got IDs %s and %s", inSlot1[0].ID, inSlot2[0].ID)
 	}
 }

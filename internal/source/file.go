@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/credreport"
@@ -48,8 +49,9 @@ func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Option
 	}
 	res := setupkeys.AccountResult{Source: src}
 	// A report has one row per user; a repeated ARN means the file was edited or concatenated.
-	// Keep 8 bytes per user to say so rather than the rows themselves.
-	seen := map[uint64]int{}
+	// Remember a few bytes per user (not the rows) to say so, and to judge each key once: the
+	// first row that shows a key decides it.
+	seen := map[uint64]seenUser{}
 	var verdicts []rule.Verdict
 	for {
 		u, err := rd.Next()
@@ -64,14 +66,53 @@ func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Option
 			res.AccountID = u.AccountID
 		}
 		h := hashString(u.ARN)
-		if first, dup := seen[h]; dup {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s:%d: user %s appears again (first on line %d); each row is judged on its own", name, u.Line, u.Name, first))
-		} else {
-			seen[h] = u.Line
+		first, dup := seen[h]
+		if dup {
+			res.Users--
+			u.Keys = first.unjudged(u.Keys)
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s:%d: user %s appears again (first on line %d): keys already judged there are not judged again", name, u.Line, u.Name, first.line))
 		}
+		seen[h] = first.add(u)
 		verdicts = opts.keep(&res, u, src, verdicts)
 	}
 	return res, nil
+}
+
+// seenUser is what FromReport remembers of a user: its first line and the creation seconds of
+// the keys judged so far.
+type seenUser struct {
+	line int
+	// keys fits the two slots of a row without allocating; more only when rows repeat.
+	keys  [2]int64
+	nkeys int
+	more  []int64
+}
+
+func (s seenUser) add(u setupkeys.User) seenUser {
+	if s.line == 0 {
+		s.line = u.Line
+	}
+	for _, k := range u.Keys {
+		if s.nkeys < len(s.keys) {
+			s.keys[s.nkeys] = k.Created.Unix()
+			s.nkeys++
+		} else {
+			s.more = append(s.more, k.Created.Unix())
+		}
+	}
+	return s
+}
+
+// unjudged returns the keys not judged on an earlier row of the same user.
+func (s seenUser) unjudged(keys []setupkeys.AccessKey) []setupkeys.AccessKey {
+	var out []setupkeys.AccessKey
+	for _, k := range keys {
+		c := k.Created.Unix()
+		if !slices.Contains(s.keys[:s.nkeys], c) && !slices.Contains(s.more, c) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // hashString is 64-bit FNV-1a, inline so that the per-user path does not allocate a hasher.
