@@ -40,7 +40,9 @@ never used). Review findings are listed but planned only with --include-review; 
 findings are never planned. Nothing is changed: apply the plan with setupkeys apply.
 
 A plan made from a report file has no access key IDs (the report lacks them): apply refuses it
-until they are resolved against the live account, with --resolve. A multi-account audit (--org,
+until they are resolved against the live account, with --resolve. A key that cannot be resolved
+(used since the report, inactive, deleted, or one of several keys made in the same second) is
+listed with the reason instead of planned, with a warning; the others are planned. A multi-account audit (--org,
 --ou, --accounts) makes one plan over every account, naming the account of each key and the
 accounts that could not be audited.`,
 		Example: `  setupkeys plan -o plan.json
@@ -153,6 +155,7 @@ func makePlan(ctx context.Context, opts *PlanOptions, audit setupkeys.Audit) (*r
 }
 
 // resolvePlan matches a report-file plan's keys in the live account, which must be the report's.
+// A key that cannot be resolved is listed, not planned, with a warning; the rest stay planned.
 func resolvePlan(ctx context.Context, opts *PlanOptions, p *remediate.Plan) error {
 	caller, err := loadAWS(ctx, opts.Source.AWS)
 	if err != nil {
@@ -161,12 +164,16 @@ func resolvePlan(ctx context.Context, opts *PlanOptions, p *remediate.Plan) erro
 	if caller.Account != p.AccountID {
 		return BadInput(fmt.Errorf("%w: the report is of account %s but the credentials are for account %s; nothing resolved", remediate.ErrWrongAccount, p.AccountID, caller.Account))
 	}
-	problems, err := remediate.Resolve(ctx, p, iam.NewFromConfig(caller.Config), opts.Now())
-	for _, msg := range problems {
-		fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", msg)
-	}
+	planned := len(p.Actions)
+	moved, err := remediate.Resolve(ctx, p, iam.NewFromConfig(caller.Config), opts.Now())
 	if err != nil {
 		return fmt.Errorf("resolving the plan's keys: %w", err)
+	}
+	for _, l := range moved {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: user %q, slot %d: %s\n", l.User, l.KeySlot, l.Why)
+	}
+	if len(moved) > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %d of %d planned keys could not be resolved in account %s: they are listed, not planned; the other %d can be applied\n", len(moved), planned, p.AccountID, len(p.Actions))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys/internal/remediate"
+	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
 )
 
 // parseFlags runs cmd with args and a runF that only records the options, the way the root
@@ -142,5 +144,78 @@ func TestPlanFromReportFile(t *testing.T) {
 	code, _, errOut = runCLI(t, "", "plan", "--report", filepath.Join(dir, "missing.csv"), "-o", path)
 	if code != ExitBadInput {
 		t.Errorf("missing report: exit %d %s", code, errOut)
+	}
+}
+
+// plan --report --resolve against the wire fake: keys that cannot be resolved live (used since
+// the report, inactive, deleted, user deleted, ambiguous) are listed with a warning each; the
+// plan is resolved with the rest (exit 0) and apply deactivates exactly those.
+func TestPlanResolvePartialWithFake(t *testing.T) {
+	srv := fakeaws.New(fakeaws.Options{Seed: 3, Now: func() time.Time { return fixedNow }})
+	t.Cleanup(srv.Close)
+	acct := srv.ManagementAccount()
+	created := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	setupUser := func(name string, keys ...fakeaws.Key) {
+		srv.AddUser(acct, fakeaws.User{Name: name, Created: created, Console: &fakeaws.Console{Created: created}, Keys: keys})
+	}
+	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
+		setupUser(u, fakeaws.Key{ID: "AKIA" + strings.ToUpper(u) + strings.Repeat("0", 16-len(u)), Created: created.Add(2 * time.Second)})
+	}
+	dir := t.TempDir()
+	report := filepath.Join(dir, "report.csv")
+	os.WriteFile(report, srv.Report(acct), 0o600)
+
+	// Between the report and the resolution: bob's key is used, carol's deactivated, dave's
+	// deleted, erin deleted, and frank gets a second key made in the same second.
+	setupUser("bob", fakeaws.Key{ID: "AKIABOB0000000000000", Created: created.Add(2 * time.Second), LastUsed: fixedNow.Add(-time.Hour), LastUsedService: "s3"})
+	setupUser("carol", fakeaws.Key{ID: "AKIACAROL00000000000", Created: created.Add(2 * time.Second), Status: "Inactive"})
+	setupUser("dave")
+	srv.RemoveUser(acct, "erin")
+	setupUser("frank", fakeaws.Key{ID: "AKIAFRANK00000000000", Created: created.Add(2 * time.Second)}, fakeaws.Key{ID: "AKIAFRANK00000000001", Created: created.Add(2 * time.Second)})
+	useFake(t, srv)
+
+	plan := filepath.Join(dir, "plan.json")
+	code, _, errOut := runCLI(t, "", "plan", "--report", report, "--resolve", "-o", plan)
+	if code != ExitOK {
+		t.Fatalf("plan --resolve: exit %d\n%s", code, errOut)
+	}
+	for _, s := range []string{
+		`warning: user "bob", slot 1: unresolved: key created 2026-01-05T09:00:02Z: the key created then has been used since the report`,
+		`warning: user "carol", slot 1: unresolved: key created 2026-01-05T09:00:02Z: the key created then is Inactive; not planned`,
+		`warning: user "dave", slot 1: unresolved: key created 2026-01-05T09:00:02Z: no key of the user created in that second exists now`,
+		`warning: user "erin", slot 1: unresolved: key created 2026-01-05T09:00:02Z: the user no longer exists; not planned`,
+		`warning: user "frank", slot 1: unresolved: key created 2026-01-05T09:00:02Z: ambiguous: 2 Active, never-used keys`,
+		"warning: 5 of 6 planned keys could not be resolved in account " + acct,
+		"Will deactivate 1 access key",
+		"Listed, not planned (5)",
+		"Wrote " + plan + ". Review it, then: setupkeys apply " + plan,
+	} {
+		if !strings.Contains(errOut, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, errOut)
+		}
+	}
+	if strings.Contains(errOut, "cannot be applied until") {
+		t.Errorf("a resolved plan should not ask to resolve again:\n%s", errOut)
+	}
+	p, err := remediate.LoadPlan(plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Resolved || p.ResolvedAt == nil || len(p.Actions) != 1 || p.Actions[0].KeyID() != "AKIAALICE00000000000" || len(p.Listed) != 5 {
+		t.Fatalf("plan: resolved %v, actions %+v, listed %+v", p.Resolved, p.Actions, p.Listed)
+	}
+	code, out, errOut := runCLI(t, "", "apply", plan, "--yes")
+	if code != ExitOK || !strings.Contains(out, "deactivate: 1 deactivated") {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
+	}
+	want := map[string]string{"AKIAALICE00000000000": "Inactive", "AKIABOB0000000000000": "Active", "AKIACAROL00000000000": "Inactive", "AKIAFRANK00000000000": "Active", "AKIAFRANK00000000001": "Active"}
+	got := map[string]string{}
+	for _, u := range srv.Users(acct) {
+		for _, k := range u.Keys {
+			got[k.ID] = k.Status
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("keys after apply\n got %v\nwant %v", got, want)
 	}
 }
