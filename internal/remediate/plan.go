@@ -186,8 +186,9 @@ var (
 
 // NewPlan makes the plan for one account from its findings: every fail finding (and every review
 // finding when includeReview) is planned; review findings not planned and suppressed findings are
-// listed; passing findings are left out. Findings of another account are an error: make one plan
-// per account, or one over several accounts with NewAccountsPlan. now stamps the plan.
+// listed; passing findings are left out. A finding given twice (same ID) is planned once.
+// Findings of another account are an error: make one plan per account, or one over several
+// accounts with NewAccountsPlan. now stamps the plan.
 func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Source, includeReview bool, now time.Time) (*Plan, error) {
 	if !accountIDRE.MatchString(accountID) {
 		return nil, fmt.Errorf("%w: account ID %q is not 12 digits", ErrBadPlan, accountID)
@@ -201,9 +202,13 @@ func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Sourc
 		Actions:       []PlannedKey{},
 		Listed:        []Listed{},
 	}
+	seen := map[string]bool{}
 	for _, f := range findings {
 		if f.AccountID != accountID {
 			return nil, fmt.Errorf("%w: finding %s is for account %q, the plan for %s: make one plan per account, or one with NewAccountsPlan", ErrBadPlan, f.ID, f.AccountID, accountID)
+		}
+		if repeated(seen, f) {
+			continue
 		}
 		if err := p.add(f); err != nil {
 			return nil, err
@@ -215,6 +220,19 @@ func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Sourc
 		return nil, err
 	}
 	return p, nil
+}
+
+// repeated reports whether a finding with f's ID was seen before, and marks it seen. A finding
+// given twice (a repeated report row) is planned or listed once, as first given.
+func repeated(seen map[string]bool, f setupkeys.Finding) bool {
+	if f.ID == "" {
+		return false
+	}
+	if seen[f.ID] {
+		return true
+	}
+	seen[f.ID] = true
+	return false
 }
 
 // add plans or lists one finding of the plan's account.
@@ -271,6 +289,7 @@ func NewAccountsPlan(results []setupkeys.AccountResult, callerAccount string, in
 		Actions:       []PlannedKey{},
 		Listed:        []Listed{},
 	}
+	seen := map[string]bool{}
 	for _, r := range results {
 		a := PlanAccount{AccountID: r.AccountID, AccountName: r.AccountName, Status: AccountAudited, Source: r.Source}
 		if r.Err != nil {
@@ -283,6 +302,9 @@ func NewAccountsPlan(results []setupkeys.AccountResult, callerAccount string, in
 		for _, f := range r.Findings {
 			if f.AccountID != r.AccountID {
 				return nil, fmt.Errorf("%w: finding %s is for account %q but came from the audit of %s", ErrBadPlan, f.ID, f.AccountID, r.AccountID)
+			}
+			if repeated(seen, f) {
+				continue
 			}
 			if err := p.add(f); err != nil {
 				return nil, err
@@ -417,6 +439,7 @@ func (p *Plan) Validate() error {
 		return bad("resolved is %v but %d of %d keys have no access key ID", p.Resolved, len(p.Unresolved()), len(p.Actions))
 	}
 	seen := map[string]int{}
+	findings := map[string]int{}
 	for i, a := range p.Actions {
 		where := fmt.Sprintf("actions[%d] (user %q)", i, a.User)
 		if p.MultiAccount() {
@@ -432,6 +455,12 @@ func (p *Plan) Validate() error {
 		}
 		if a.User == "" {
 			return bad("actions[%d]: user is missing", i)
+		}
+		if a.FindingID != "" {
+			if j, dup := findings[a.FindingID]; dup {
+				return bad("%s: finding %q is planned twice (also actions[%d])", where, a.FindingID, j)
+			}
+			findings[a.FindingID] = i
 		}
 		if a.Status != setupkeys.StatusFail && a.Status != setupkeys.StatusReview {
 			return bad("%s: status %q cannot be planned", where, a.Status)

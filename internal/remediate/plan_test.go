@@ -211,3 +211,62 @@ func TestParseAction(t *testing.T) {
 		t.Error("ParseAction(reactivate) accepted")
 	}
 }
+
+// A finding given twice (a repeated report row) is planned or listed once; a plan that names one
+// finding in two actions is refused.
+func TestPlanDuplicateFindings(t *testing.T) {
+	alice := mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)
+	unresolved := mkFinding("bob", "", 1, setupkeys.StatusFail, t0)
+	review := mkFinding("rita", "AKIARITA000000000001", 1, setupkeys.StatusReview, time.Date(2014, 1, 1, 0, 0, 0, 0, time.UTC))
+	tests := []struct {
+		name          string
+		findings      []setupkeys.Finding
+		includeReview bool
+		wantActions   []string
+		wantListed    []string
+	}{
+		{"fail twice", []setupkeys.Finding{alice, alice}, false, []string{"alice"}, nil},
+		{"unresolved twice", []setupkeys.Finding{unresolved, alice, unresolved}, false, []string{"bob", "alice"}, nil},
+		{"listed twice", []setupkeys.Finding{review, alice, review}, false, []string{"alice"}, []string{"rita"}},
+		{"review planned twice", []setupkeys.Finding{review, review}, true, []string{"rita"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			single, err := NewPlan(tt.findings, acct, liveSrc, tt.includeReview, planNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			multi, err := NewAccountsPlan([]setupkeys.AccountResult{{AccountID: acct, Source: liveSrc, Findings: tt.findings}}, acct, tt.includeReview, planNow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []*Plan{single, multi} {
+				var actions, listed []string
+				for _, a := range p.Actions {
+					actions = append(actions, a.User)
+				}
+				for _, l := range p.Listed {
+					listed = append(listed, l.User)
+				}
+				check(t, "actions", actions, tt.wantActions)
+				check(t, "listed", listed, tt.wantListed)
+			}
+		})
+	}
+
+	// Validate refuses a finding planned twice, in a plan made by hand or edited.
+	bob := mkFinding("bob", "AKIABOB0000000000001", 1, setupkeys.StatusFail, t0)
+	p, err := NewPlan([]setupkeys.Finding{alice, bob}, acct, liveSrc, false, planNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Actions[1].FindingID = p.Actions[0].FindingID
+	if err := p.Validate(); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), `actions[1] (user "bob"): finding "`+alice.ID+`" is planned twice (also actions[0])`) {
+		t.Errorf("Validate: %v", err)
+	}
+	var buf bytes.Buffer
+	p.Write(&buf)
+	if _, err := ReadPlan(&buf, "plan.json"); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "planned twice") {
+		t.Errorf("ReadPlan: %v", err)
+	}
+}
