@@ -27,10 +27,18 @@ type KeyAPI interface {
 	GetAccessKeyLastUsed(ctx context.Context, params *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
 }
 
-// ReportAPI is what LiveReport calls: the credential report, then the flagged keys.
+// ReportAPI is what LiveReport calls: the credential report, then, for each user it flags, the
+// console password and the keys.
 type ReportAPI interface {
 	GenerateCredentialReport(ctx context.Context, params *iam.GenerateCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GenerateCredentialReportOutput, error)
 	GetCredentialReport(ctx context.Context, params *iam.GetCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GetCredentialReportOutput, error)
+	GetLoginProfile(ctx context.Context, params *iam.GetLoginProfileInput, optFns ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error)
+	KeyAPI
+}
+
+// resolveAPI is what the re-check of a report's flagged keys calls.
+type resolveAPI interface {
+	GetLoginProfile(ctx context.Context, params *iam.GetLoginProfileInput, optFns ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error)
 	KeyAPI
 }
 
@@ -196,8 +204,11 @@ func (c *Calls) String() string {
 }
 
 // LiveReport audits a live account through its credential report: one report for every user,
-// then a live check of each key the report flags (fail or review): the report has no key IDs and
-// may be hours old. API calls: O(1) for the report plus O(findings), never O(users).
+// then a live check of each user and key the report flags (fail or review): the report has no key
+// IDs and may be hours old. API calls: O(1) for the report plus O(findings), never O(users): per
+// flagged user one ListAccessKeys, one GetLoginProfile (when a key still needs judging) and one
+// GetAccessKeyLastUsed per active key created in the second of a flagged key; so 3 calls for a
+// user with one flagged key, at most 4 for any user (IAM allows two keys).
 //
 // accountID is the caller's account (STS); when empty, the report's ARNs name it. On error the
 // result holds what was found before the error, and its Err is the same error.
@@ -300,21 +311,31 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 	}
 }
 
-// resolveFlagged checks each fail or review finding of a report against the live account: finds
-// its key ID and confirms the key is still active and still unused. Findings whose key is gone or
-// inactive are dropped, keys used since the report pass; each change earns a warning.
-func resolveFlagged(ctx context.Context, api KeyAPI, res *setupkeys.AccountResult, opts LiveOptions) error {
-	// Group the flagged findings by user, in report order: one ListAccessKeys per user.
+// resolveFlagged checks each fail or review finding of a report against the live account: confirms
+// the user still has a console password, finds the key's ID and confirms the key is still active
+// and still unused. Findings whose user lost the password or whose key is gone or inactive are
+// dropped, keys used since the report pass; each change earns a warning.
+func resolveFlagged(ctx context.Context, api resolveAPI, res *setupkeys.AccountResult, opts LiveOptions) error {
+	// Group the flagged findings by user, in report order: one ListAccessKeys and at most
+	// one GetLoginProfile per user. A finding ID seen before comes from a repeated report row
+	// (FromReport warns of it): it is resolved once, and the repeat dropped.
 	type work struct {
 		user  string
 		index []int // into res.Findings
 	}
 	var users []*work
 	byUser := map[string]*work{}
+	seen := map[string]bool{}
+	var repeats []int // into res.Findings
 	for i, f := range res.Findings {
 		if f.Status != setupkeys.StatusFail && f.Status != setupkeys.StatusReview {
 			continue
 		}
+		if seen[f.ID] {
+			repeats = append(repeats, i)
+			continue
+		}
+		seen[f.ID] = true
 		w := byUser[f.ARN]
 		if w == nil {
 			w = &work{user: f.User}
@@ -345,6 +366,9 @@ func resolveFlagged(ctx context.Context, api KeyAPI, res *setupkeys.AccountResul
 		return err
 	}
 	replaced := make(map[int]*setupkeys.Finding, len(res.Findings))
+	for _, i := range repeats {
+		replaced[i] = nil
+	}
 	for i, w := range users {
 		for j, fi := range w.index {
 			replaced[fi] = outcomes[i].findings[j]
@@ -380,10 +404,14 @@ type candidate struct {
 }
 
 // resolveUser resolves one user's flagged findings. It returns the new finding for each (nil to
-// drop it) and the warnings.
-func resolveUser(ctx context.Context, api KeyAPI, user string, flagged []setupkeys.Finding, opts LiveOptions) ([]*setupkeys.Finding, []string, error) {
+// drop it) and the warnings. Calls: ListAccessKeys; GetLoginProfile when a candidate key is still
+// active (otherwise every finding is dropped for its key anyway); GetAccessKeyLastUsed per active
+// candidate key.
+func resolveUser(ctx context.Context, api resolveAPI, user string, flagged []setupkeys.Finding, opts LiveOptions) ([]*setupkeys.Finding, []string, error) {
 	out := make([]*setupkeys.Finding, len(flagged))
 	var warnings []string
+	// Keys first: a user deleted since the report says so here (GetLoginProfile answers
+	// NoSuchEntity for a missing user and for a user without a password alike).
 	keys, err := listKeys(ctx, api, user, opts.Calls)
 	if isNoSuchEntity(err) {
 		return out, []string{fmt.Sprintf("user %s no longer exists (deleted since the credential report was made): %d flagged key(s) dropped", user, len(flagged))}, nil
@@ -402,13 +430,31 @@ func resolveUser(ctx context.Context, api KeyAPI, user string, flagged []setupke
 		}
 		group[s] = append(group[s], i)
 	}
+	candsOf := make(map[time.Time][]*candidate, len(seconds))
+	active := false
 	for _, sec := range seconds {
-		var cands []*candidate
 		for _, k := range keys {
 			if aws.ToTime(k.CreateDate).UTC().Truncate(time.Second).Equal(sec) {
-				cands = append(cands, &candidate{meta: k})
+				candsOf[sec] = append(candsOf[sec], &candidate{meta: k})
+				active = active || k.Status == types.StatusTypeActive
 			}
 		}
+	}
+	// The rule skips a user without a console password now, and the report may be hours old:
+	// ask again, as --exact does, before judging the keys.
+	if active {
+		opts.Calls.add(ActionGetLoginProfile)
+		_, err := api.GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String(user)})
+		switch {
+		case isNoSuchEntity(err):
+			// No login profile now (or the user was deleted just now): not flagged.
+			return out, []string{fmt.Sprintf("user %s no longer has a console password (since the report): not flagged", user)}, nil
+		case err != nil:
+			return nil, nil, fmt.Errorf("user %s: iam GetLoginProfile: %w", user, err)
+		}
+	}
+	for _, sec := range seconds {
+		cands := candsOf[sec]
 		for _, c := range cands {
 			if c.meta.Status != types.StatusTypeActive {
 				continue // inactive now: no need to ask when it was used
@@ -472,7 +518,8 @@ func countRank(cands []*candidate, rank func(*candidate) int, r int) int {
 }
 
 // rejudge applies the rule to the report's finding with the live key's status and last use, so
-// the verdict and its reason come from the rule itself.
+// the verdict and its reason come from the rule itself. resolveUser calls it only once
+// GetLoginProfile has shown the user still has a console password.
 func rejudge(f setupkeys.Finding, c *candidate, opts LiveOptions) (*setupkeys.Finding, string) {
 	id := aws.ToString(c.meta.AccessKeyId)
 	k := setupkeys.AccessKey{
@@ -488,7 +535,7 @@ func rejudge(f setupkeys.Finding, c *candidate, opts LiveOptions) (*setupkeys.Fi
 		Name:            f.User,
 		ARN:             f.ARN,
 		Created:         f.UserCreated,
-		PasswordEnabled: true, // the report said so; only the key is re-checked
+		PasswordEnabled: true, // checked live by resolveUser (GetLoginProfile)
 		Keys:            []setupkeys.AccessKey{k},
 		Line:            f.ReportLine,
 	}

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
@@ -121,6 +122,9 @@ func TestLiveSourcesAgainstMoto(t *testing.T) {
 		if got := opts.Calls.Get(ActionListAccessKeys); got != 2 { // alice and gina
 			t.Errorf("LiveReport: %d ListAccessKeys calls, want one per flagged user (2)", got)
 		}
+		if got := opts.Calls.Get(ActionGetLoginProfile); got != 2 { // alice and gina
+			t.Errorf("LiveReport: %d GetLoginProfile calls, want one per flagged user (2)", got)
+		}
 		if got := opts.Calls.Get(ActionGetAccessKeyLastUsed); got != len(wantFail) {
 			t.Errorf("LiveReport: %d GetAccessKeyLastUsed calls, want one per flagged key (%d)", got, len(wantFail))
 		}
@@ -232,5 +236,72 @@ func TestLiveReportRechecksAgainstMoto(t *testing.T) {
 	}
 	if got := flaggedKeys(t, res2); !slices.Equal(got, []string{zedKey}) || res2.Users != 1 || res2.Findings[0].AccountID != "210987654321" {
 		t.Errorf("second account: flagged %v, users %d", got, res2.Users)
+	}
+}
+
+// pinnedReport serves one credential report read earlier, as AWS does for up to 4 hours; moto
+// rebuilds its report on every read, so a change made after the report would show in it.
+type pinnedReport struct {
+	*iam.Client
+	report *iam.GetCredentialReportOutput
+}
+
+func (p pinnedReport) GetCredentialReport(context.Context, *iam.GetCredentialReportInput, ...func(*iam.Options)) (*iam.GetCredentialReportOutput, error) {
+	return p.report, nil
+}
+
+// A console password deleted after the report was made is re-checked live: the user's findings
+// go, with a warning, and an untouched user's stay.
+func TestLiveReportRechecksPasswordAgainstMoto(t *testing.T) {
+	srv := moto.Shared(t)
+	cfg := srv.Config(t, moto.DefaultAccountID)
+	wantFail := seedScenario(t, srv, cfg)
+	client := iam.NewFromConfig(cfg)
+	ctx := context.Background()
+
+	if _, err := client.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{}); err != nil {
+		t.Fatal(err)
+	}
+	report, err := client.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceKeys, err := client.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("alice")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceKey := aws.ToString(aliceKeys.AccessKeyMetadata[0].AccessKeyId)
+	if _, err := client.DeleteLoginProfile(ctx, &iam.DeleteLoginProfileInput{UserName: aws.String("alice")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The pinned report still says alice has a password: without the re-check she would be
+	// flagged.
+	fromReport, err := FromReport(bytes.NewReader(report.Content), "report", setupkeys.SourceLiveReport, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(fromReport.Findings, func(f setupkeys.Finding) bool { return f.User == "alice" }) {
+		t.Fatalf("the pinned report does not flag alice: %v", statusByKey(fromReport.Findings))
+	}
+
+	calls := &Calls{}
+	res, err := LiveReport(ctx, pinnedReport{Client: client, report: report}, moto.DefaultAccountID,
+		LiveOptions{PollInterval: 20 * time.Millisecond, Calls: calls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := slices.DeleteFunc(slices.Clone(wantFail), func(id string) bool { return id == aliceKey })
+	if got := flaggedKeys(t, res); !slices.Equal(got, want) || len(want) != 2 {
+		t.Errorf("flagged %v, want gina's %v", got, want)
+	}
+	if !hasWarning(res.Warnings, "user alice no longer has a console password (since the report): not flagged") {
+		t.Errorf("warnings = %q", res.Warnings)
+	}
+	if got := calls.Get(ActionGetLoginProfile); got != 2 { // alice and gina
+		t.Errorf("%d GetLoginProfile calls, want 2 (calls %s)", got, calls)
+	}
+	if got := calls.Get(ActionGetAccessKeyLastUsed); got != 2 { // gina's keys only
+		t.Errorf("%d GetAccessKeyLastUsed calls, want 2 (calls %s)", got, calls)
 	}
 }

@@ -590,7 +590,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 				a.addKey(a.addUser("alice", userAt, true), userAt.Add(2*time.Second))
 			},
 			want:      []string{"alice/1=fail:AKIAFAKE000000000001"},
-			wantCalls: map[string]int{ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
+			wantCalls: map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
 		},
 		{
 			name: "matched to the second, truncated not rounded",
@@ -600,7 +600,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 				a.addKey(u, userAt.Truncate(time.Second).Add(3*time.Second+900*time.Millisecond))
 			},
 			want:      []string{"alice/1=fail:AKIAFAKE000000000001"},
-			wantCalls: map[string]int{ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
+			wantCalls: map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
 		},
 		{
 			name: "a key one second off is not the key: gone",
@@ -622,7 +622,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 				a.addKey(u, userAt.Add(time.Second+time.Millisecond))
 			},
 			want:      []string{"alice/1=fail:AKIAFAKE000000000001", "alice/2=fail:AKIAFAKE000000000002"},
-			wantCalls: map[string]int{ActionListAccessKeys: 2, ActionGetAccessKeyLastUsed: 2},
+			wantCalls: map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 2, ActionGetAccessKeyLastUsed: 2},
 		},
 		{
 			name: "two keys in the same second, one used since the report: it passes, the other fails",
@@ -638,7 +638,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 			want:         []string{"alice/1=fail:AKIAFAKE000000000002", "alice/2=pass:AKIAFAKE000000000001"},
 			wantPassed:   1,
 			wantWarnings: []string{"alice: key AKIA************0001 (slot 2) was used on"},
-			wantCalls:    map[string]int{ActionListAccessKeys: 2, ActionGetAccessKeyLastUsed: 2},
+			wantCalls:    map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 2, ActionGetAccessKeyLastUsed: 2},
 		},
 		{
 			name: "two keys in the same second, the report flags one: the unused one is it",
@@ -649,7 +649,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 			},
 			want:       []string{"alice/2=fail:AKIAFAKE000000000002"},
 			wantPassed: 1,
-			wantCalls:  map[string]int{ActionListAccessKeys: 2, ActionGetAccessKeyLastUsed: 2},
+			wantCalls:  map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 2, ActionGetAccessKeyLastUsed: 2},
 		},
 		{
 			name: "key deleted since the report: dropped with a warning",
@@ -668,7 +668,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 			change:       func(a *fakeAccount) { a.user("alice").keys[0].lastUsed = now.Add(-time.Minute) },
 			wantPassed:   1,
 			wantWarnings: []string{"was used on " + now.Add(-time.Minute).Format(time.RFC3339) + ", after the credential report was made: now pass"},
-			wantCalls:    map[string]int{ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
+			wantCalls:    map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
 		},
 		{
 			name: "key used since the report, kept with --all: its reason says so",
@@ -680,7 +680,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 			want:         []string{"alice/1=pass:AKIAFAKE000000000001"},
 			wantPassed:   1,
 			wantWarnings: []string{"after the credential report was made: now pass"},
-			wantCalls:    map[string]int{ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
+			wantCalls:    map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
 		},
 		{
 			name: "key deactivated since the report: dropped, no last-used call",
@@ -709,7 +709,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 				a.fail(ActionGetAccessKeyLastUsed, "AKIAFAKE000000000001", noSuchEntity("The Access Key"))
 			},
 			wantWarnings: []string{"no longer exists: finding dropped"},
-			wantCalls:    map[string]int{ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
+			wantCalls:    map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
 		},
 		{
 			name: "user deleted since the report: dropped",
@@ -732,7 +732,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 			change:       func(a *fakeAccount) { a.user("alice").keys[1].status = types.StatusTypeActive },
 			want:         []string{"alice/1=fail:AKIAFAKE000000000001"},
 			wantWarnings: []string{"2 active, unused keys were created at"},
-			wantCalls:    map[string]int{ActionListAccessKeys: 2, ActionGetAccessKeyLastUsed: 2},
+			wantCalls:    map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 2, ActionGetAccessKeyLastUsed: 2},
 		},
 		{
 			name: "review keys (before 2015-04-22) are resolved too",
@@ -741,7 +741,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 				a.addKey(a.addUser("veteran", old, true), old.Add(time.Minute))
 			},
 			want:      []string{"veteran/1=review:AKIAFAKE000000000001"},
-			wantCalls: map[string]int{ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
+			wantCalls: map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
 		},
 		{
 			name: "passing keys are not looked up",
@@ -772,7 +772,73 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 			},
 			change:    func(a *fakeAccount) { a.fail(ActionGetAccessKeyLastUsed, "AKIAFAKE000000000001", accessDenied()) },
 			wantErr:   "iam GetAccessKeyLastUsed AKIA************0001",
-			wantCalls: map[string]int{ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
+			wantCalls: map[string]int{ActionGetLoginProfile: 1, ActionListAccessKeys: 1, ActionGetAccessKeyLastUsed: 1},
+		},
+		{
+			name: "console password removed since the report: not flagged, a warning, no last-used call",
+			build: func(a *fakeAccount) {
+				u := a.addUser("alice", userAt, true)
+				a.addKey(u, userAt)
+				a.addKey(u, userAt.Add(time.Minute))
+			},
+			change:       func(a *fakeAccount) { a.user("alice").password = false },
+			wantWarnings: []string{"user alice no longer has a console password (since the report): not flagged"},
+			wantCalls:    map[string]int{ActionListAccessKeys: 2, ActionGetLoginProfile: 1},
+		},
+		{
+			name: "console password still there: kept; only the user who lost it is dropped",
+			build: func(a *fakeAccount) {
+				a.addKey(a.addUser("alice", userAt, true), userAt)
+				a.addKey(a.addUser("bob", userAt, true), userAt)
+			},
+			change:       func(a *fakeAccount) { a.user("bob").password = false },
+			want:         []string{"alice/1=fail:AKIAFAKE000000000001"},
+			wantWarnings: []string{"user bob no longer has a console password (since the report): not flagged"},
+			wantCalls:    map[string]int{ActionListAccessKeys: 2, ActionGetLoginProfile: 2, ActionGetAccessKeyLastUsed: 1},
+		},
+		{
+			name: "console password removed and key deleted: no GetLoginProfile needed",
+			build: func(a *fakeAccount) {
+				a.addKey(a.addUser("alice", userAt, true), userAt)
+			},
+			change: func(a *fakeAccount) {
+				a.user("alice").password = false
+				a.user("alice").keys = nil
+			},
+			wantWarnings: []string{"(report slot 1) no longer exists: finding dropped"},
+			wantCalls:    map[string]int{ActionListAccessKeys: 1},
+		},
+		{
+			name: "access denied on GetLoginProfile fails the account",
+			build: func(a *fakeAccount) {
+				a.addKey(a.addUser("alice", userAt, true), userAt)
+			},
+			change:    func(a *fakeAccount) { a.fail(ActionGetLoginProfile, "alice", accessDenied()) },
+			wantErr:   "user alice: iam GetLoginProfile: api error AccessDenied",
+			wantCalls: map[string]int{ActionListAccessKeys: 1, ActionGetLoginProfile: 1},
+		},
+		{
+			name: "a repeated report row: its finding is resolved once",
+			build: func(a *fakeAccount) {
+				u := a.addUser("alice", userAt, true)
+				a.addKey(u, userAt)
+				a.users = append(a.users, u) // the same row twice in the report
+			},
+			want:         []string{"alice/1=fail:AKIAFAKE000000000001"},
+			wantWarnings: []string{"user alice appears again"},
+			wantCalls:    map[string]int{ActionListAccessKeys: 1, ActionGetLoginProfile: 1, ActionGetAccessKeyLastUsed: 1},
+		},
+		{
+			name: "a repeated report row of a user with two keys: each finding resolved once",
+			build: func(a *fakeAccount) {
+				u := a.addUser("alice", userAt, true)
+				a.addKey(u, userAt.Add(time.Second))
+				a.addKey(u, userAt.Add(time.Second+time.Millisecond))
+				a.users = append(a.users, u)
+			},
+			want:         []string{"alice/1=fail:AKIAFAKE000000000001", "alice/2=fail:AKIAFAKE000000000002"},
+			wantWarnings: []string{"user alice appears again"},
+			wantCalls:    map[string]int{ActionListAccessKeys: 2, ActionGetLoginProfile: 1, ActionGetAccessKeyLastUsed: 2},
 		},
 	}
 	for _, tt := range tests {
@@ -947,7 +1013,8 @@ func makeAccount(users, flagged int) *fakeAccount {
 	return a
 }
 
-// The live report costs O(1) calls for the report plus O(findings), whatever the number of users.
+// The live report costs O(1) calls for the report plus O(findings), whatever the number of users:
+// per flagged user ListAccessKeys and GetLoginProfile, per flagged key GetAccessKeyLastUsed.
 func TestLiveReportCallsDoNotGrowWithUsers(t *testing.T) {
 	for _, users := range []int{10, 100, 2000} {
 		a := makeAccount(users, 3)
@@ -965,6 +1032,7 @@ func TestLiveReportCallsDoNotGrowWithUsers(t *testing.T) {
 			ActionGenerateCredentialReport: 1,
 			ActionGetCredentialReport:      1,
 			ActionListAccessKeys:           3, // one per user with a flagged key (user0000 has two)
+			ActionGetLoginProfile:          3, // one per user with a flagged key
 			ActionGetAccessKeyLastUsed:     4, // one per flagged key
 		}
 		if got := opts.Calls.Map(); !mapsEqual(got, want) {
