@@ -59,7 +59,7 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	if opts.EndpointURL != "" {
 		u, err := url.Parse(opts.EndpointURL)
 		if err != nil || u.Scheme == "" || u.Host == "" {
-			return aws.Config{}, fmt.Errorf("--endpoint-url %q: want an absolute URL such as http://127.0.0.1:5000", opts.EndpointURL)
+			return aws.Config{}, &OptionError{fmt.Sprintf("--endpoint-url %q: want an absolute URL such as http://127.0.0.1:5000", opts.EndpointURL)}
 		}
 		endpoint = opts.EndpointURL
 	}
@@ -67,7 +67,7 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	if err != nil {
 		var missing config.SharedConfigProfileNotExistError
 		if errors.As(err, &missing) {
-			return aws.Config{}, fmt.Errorf("AWS profile %q not found in the shared config or credentials files", missing.Profile)
+			return aws.Config{}, &OptionError{fmt.Sprintf("AWS profile %q not found in the shared config or credentials files", missing.Profile)}
 		}
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
@@ -92,6 +92,12 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	}
 	return cfg, nil
 }
+
+// OptionError is a flag or setting the user got wrong (a malformed --endpoint-url, a profile that
+// does not exist), as opposed to AWS being unreachable: the CLI reports it as bad usage.
+type OptionError struct{ msg string }
+
+func (e *OptionError) Error() string { return e.msg }
 
 // ignoreConfiguredEndpoints is a config source that tells the service clients to ignore
 // service-specific endpoints from the environment and the shared config.

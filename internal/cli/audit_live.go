@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,10 @@ import (
 func loadAWS(ctx context.Context, flags AWSFlags) (Caller, error) {
 	cfg, err := awsconfig.Load(ctx, awsconfig.Options{Profile: flags.Profile, Region: flags.Region, EndpointURL: flags.EndpointURL})
 	if err != nil {
+		var bad *awsconfig.OptionError
+		if errors.As(err, &bad) {
+			return Caller{}, BadInput(err)
+		}
 		return Caller{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	account, arn, err := awsconfig.CallerAccount(ctx, cfg)

@@ -125,7 +125,12 @@ func NewDocument(a setupkeys.Audit, now time.Time) Document {
 		doc.Summary.Review += s.Review
 		doc.Summary.Pass += s.Pass
 		doc.Summary.Suppressed += s.Suppressed
-		doc.Warnings = append(doc.Warnings, acct.Warnings...)
+		for _, w := range acct.Warnings {
+			if len(a.Accounts) > 1 {
+				w = "account " + acct.AccountID + ": " + w
+			}
+			doc.Warnings = append(doc.Warnings, w)
+		}
 		doc.Findings = append(doc.Findings, acct.Findings...)
 	}
 	doc.Summary.Accounts = len(a.Accounts)
@@ -168,7 +173,7 @@ func CSV(w io.Writer, a setupkeys.Audit) error {
 		if f.LastUsed != nil {
 			lastUsed = f.LastUsed.Format(time.RFC3339)
 		}
-		err := cw.Write([]string{f.AccountID, f.AccountName, csvSafe(f.User), f.ARN, strconv.Itoa(f.KeySlot), keyID, string(f.Status),
+		err := cw.Write([]string{f.AccountID, csvSafe(f.AccountName), csvSafe(f.User), f.ARN, strconv.Itoa(f.KeySlot), keyID, string(f.Status),
 			f.UserCreated.Format(time.RFC3339), f.KeyCreated.Format(time.RFC3339), strconv.FormatInt(f.GapSeconds, 10), lastUsed,
 			f.LastUsedService, f.LastUsedRegion, string(f.Source.Kind), f.Reason, f.ID})
 		if err != nil {
@@ -179,7 +184,8 @@ func CSV(w io.Writer, a setupkeys.Audit) error {
 	return cw.Error()
 }
 
-// csvSafe defuses values a spreadsheet would run as a formula. IAM names may begin with + = - @.
+// csvSafe defuses values a spreadsheet would run as a formula. IAM user names and account names
+// may begin with + = - @.
 func csvSafe(v string) string {
 	if v != "" && strings.ContainsRune("=+-@", rune(v[0])) {
 		return "'" + v

@@ -246,8 +246,7 @@ func LiveReport(ctx context.Context, api ReportAPI, accountID string, opts LiveO
 		f := &res.Findings[i]
 		f.Source = res.Source
 		if f.AccountID != accountID {
-			f.AccountID = accountID
-			f.ID = setupkeys.FindingID(accountID, f.ARN, f.KeySlot, f.KeyCreated)
+			f.SetAccount(accountID)
 		}
 	}
 	if err := resolveFlagged(ctx, api, &res, opts); err != nil {

@@ -339,7 +339,7 @@ func Parse(r io.Reader, name string) (*Set, error) {
 	}
 	set.Rules = p.file(&doc)
 	if len(p.errs) > 0 {
-		return nil, errors.Join(p.errs...)
+		return nil, errorList(p.errs)
 	}
 	return set, nil
 }
@@ -435,7 +435,7 @@ func (p *parser) file(doc *yaml.Node) []Rule {
 var (
 	accountRE   = lazyre.New(`^[0-9]{12}$`)
 	keyIDRE     = lazyre.New(`^[A-Z0-9]{16,128}$`)
-	findingIDRE = lazyre.New(`^sk-[0-9a-f]{16}$`)
+	findingIDRE = lazyre.New(`^sk-[0-9a-f]{16}(-[12])?$`)
 	// userNameRE is IAM's user name pattern.
 	userNameRE = lazyre.New(`^[\w+=,.@-]{1,64}$`)
 )
@@ -492,7 +492,7 @@ func (p *parser) rule(n *yaml.Node) (Rule, bool) {
 			r.AccessKeyID = s
 		case "finding_id":
 			if !findingIDRE.MatchString(s) {
-				p.errorf(v, "finding_id %q is not a setupkeys finding ID (sk- and 16 hex digits)", s)
+				p.errorf(v, "finding_id %q is not a setupkeys finding ID (sk-, 16 hex digits, and -1 or -2 for twin keys)", s)
 			}
 			r.FindingID = s
 		case "reason":
@@ -611,3 +611,17 @@ func kindName(n *yaml.Node) string {
 	}
 	return "a document"
 }
+
+// errorList reports every problem of a file on one line, "; "-separated, as the CLI prints one
+// line per error.
+type errorList []error
+
+func (l errorList) Error() string {
+	msgs := make([]string, len(l))
+	for i, err := range l {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (l errorList) Unwrap() []error { return l }
