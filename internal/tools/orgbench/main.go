@@ -569,7 +569,9 @@ func run(ctx context.Context, o options) (bool, error) {
 // more per extra -report-ready-after, GetCredentialReport once, then per flagged user one
 // ListAccessKeys and one GetAccessKeyLastUsed. For -exact, AssumeRole and exactCalls.
 func minimum(o options, st stats, id string) int {
-	n := 2 + max(o.readyAfter, 1) - 1 + 1 + 2*st.Flagged[id]
+	// Per flagged user (one flagged key each here): ListAccessKeys, GetLoginProfile (the console
+	// password is re-checked) and GetAccessKeyLastUsed.
+	n := 2 + max(o.readyAfter, 1) - 1 + 1 + 3*st.Flagged[id]
 	if o.exact {
 		n = st.ExactCalls[id]
 	}
