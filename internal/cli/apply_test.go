@@ -74,8 +74,13 @@ func TestRollbackFlags(t *testing.T) {
 	if code, msg := parseFlags(t, cmd, "j.jsonl", "--yes", "--profile", "p", "--role-name", "R", "--external-id", "e"); code != ExitOK || got == nil {
 		t.Fatalf("exit %d %q", code, msg)
 	}
-	if got.JournalPath != "j.jsonl" || !got.Yes || got.AWS.Profile != "p" || got.Role.org.RoleName != "R" || got.Role.org.ExternalID != "e" {
+	if got.JournalPath != "j.jsonl" || !got.Yes || got.AWS.Profile != "p" || got.Role.org.RoleName != "R" || got.Role.org.ExternalID != "e" || got.IncludeRecovered {
 		t.Errorf("parsed %+v", got)
+	}
+	got = nil
+	cmd = NewCmdRollback(testFactory(), func(_ context.Context, o *RollbackOptions) error { got = o; return nil })
+	if code, msg := parseFlags(t, cmd, "j.jsonl", "--include-recovered"); code != ExitOK || got == nil || !got.IncludeRecovered || got.Yes {
+		t.Fatalf("--include-recovered: exit %d %q %+v", code, msg, got)
 	}
 	for _, tt := range []struct {
 		args []string

@@ -27,6 +27,9 @@ type RollbackOptions struct {
 	Role        RoleFlags
 	JournalPath string
 	Yes         bool
+	// IncludeRecovered re-activates keys whose deactivation was only recovered after an
+	// interrupted apply too (setupkeys may not have deactivated them).
+	IncludeRecovered bool
 }
 
 // NewCmdRollback builds `setupkeys rollback`. runF replaces the run in tests of flag parsing.
@@ -40,6 +43,10 @@ checking first that the key still exists and is Inactive, then reading it back u
 Active. Keys the journal deleted cannot come back: rollback says so, key by key. Keys someone
 re-activated or deleted outside the journal are reported and left alone. Rollback writes its own
 entries to the same journal, so it too can be run again after an interruption.
+
+If an apply was interrupted between writing its intent and recording the outcome, and the re-run
+found the key already Inactive, the journal cannot tell whether setupkeys or someone else
+deactivated it: rollback skips such keys and says so, unless --include-recovered.
 
 Without --yes it lists the keys and asks you to type the account ID; without a terminal it
 refuses. A journal of a multi-account plan is rolled back with the credentials of the account
@@ -62,6 +69,7 @@ that made the plan, reaching each account through the role (--role-name, --role-
 	opts.AWS.register(cmd)
 	opts.Role.register(cmd)
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	cmd.Flags().BoolVar(&opts.IncludeRecovered, "include-recovered", false, "also re-activate keys an interrupted apply found already inactive (setupkeys may not have deactivated them)")
 	return cmd
 }
 
@@ -87,7 +95,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	}
 	restorable := 0
 	for _, c := range cands {
-		if c.Deleted == nil && c.Reactivated == nil {
+		if c.Restorable(opts.IncludeRecovered) {
 			restorable++
 		}
 	}
@@ -97,16 +105,17 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	case opts.Yes:
 		fmt.Fprintf(opts.IO.ErrOut, "Rolling back %s: re-activating up to %s\n", opts.JournalPath, plural(restorable, "key"))
 	default:
-		if err := confirmRollback(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, opts.JournalPath, cands, caller.Account, restorable, multi); err != nil {
+		if err := confirmRollback(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, opts.JournalPath, cands, caller.Account, restorable, multi, opts.IncludeRecovered); err != nil {
 			return remediateError(err)
 		}
 	}
 	ro := remediate.RollbackOptions{
-		JournalPath:   opts.JournalPath,
-		Client:        iam.NewFromConfig(caller.Config),
-		CallerAccount: caller.Account,
-		OnResult:      progressLine(opts.IO.ErrOut, multi),
-		Now:           opts.Now,
+		JournalPath:      opts.JournalPath,
+		Client:           iam.NewFromConfig(caller.Config),
+		CallerAccount:    caller.Account,
+		IncludeRecovered: opts.IncludeRecovered,
+		OnResult:         progressLine(opts.IO.ErrOut, multi),
+		Now:              opts.Now,
 	}
 	if multi {
 		ro.ClientFor = opts.Role.clientFor(caller)
@@ -120,7 +129,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 
 // confirmRollback lists what the journal did to each key and asks for the account ID, as apply
 // does.
-func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, cands []remediate.RollbackCandidate, account string, restorable int, multi bool) error {
+func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, cands []remediate.RollbackCandidate, account string, restorable int, multi, includeRecovered bool) error {
 	if !isTTY {
 		return fmt.Errorf("%w: refusing to re-activate %s without confirmation; run in a terminal or pass --yes", remediate.ErrNotInteractive, plural(restorable, "key"))
 	}
@@ -133,6 +142,10 @@ func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, ca
 			state = "deleted " + c.Deleted.UTC().Format(time.RFC3339) + ": cannot be restored"
 		case c.Reactivated != nil:
 			state = "re-activated already " + c.Reactivated.UTC().Format(time.RFC3339)
+		case c.Recovered && includeRecovered:
+			state = "found inactive after an interrupted run " + c.Deactivated.UTC().Format(time.RFC3339) + ": will be re-activated (--include-recovered)"
+		case c.Recovered:
+			state = "found inactive after an interrupted run " + c.Deactivated.UTC().Format(time.RFC3339) + ": left alone (setupkeys may not have deactivated it; --include-recovered to re-activate)"
 		}
 		acct := ""
 		if multi {

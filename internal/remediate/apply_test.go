@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -594,4 +595,106 @@ func TestApplyDeleteOfVanishedKey(t *testing.T) {
 	}
 	check(t, "deactivate", outcomes(sum), []string{"u1:skipped"})
 	check(t, "journal", journalLines(t, w.journal), []string{"deactivate intent u1", "deactivate skipped u1"})
+}
+
+// A deactivation the journal only recovered (an interrupted apply whose re-run found the key
+// already Inactive) may not be this tool's doing: rollback leaves it alone unless
+// IncludeRecovered.
+func TestRollbackRecoveredDeactivation(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		stage Stage
+		// admin deactivates u2's key on purpose between the crash and the re-run.
+		admin      bool
+		include    bool
+		wantApply  string
+		wantRoll   string
+		wantStatus string
+	}{
+		{"crash before the call, admin deactivates", StageAfterIntent, true, false, "u2:deactivated(recovered)", "u2:skipped", "Inactive"},
+		{"crash before the call, admin deactivates, included", StageAfterIntent, true, true, "u2:deactivated(recovered)", "u2:reactivated", "Active"},
+		{"crash after the call", StageAfterCall, false, false, "u2:deactivated(recovered)", "u2:skipped", "Inactive"},
+		{"crash after the call, included", StageAfterCall, false, true, "u2:deactivated(recovered)", "u2:reactivated", "Active"},
+		{"crash before the call, re-run deactivates", StageAfterIntent, false, false, "u2:deactivated", "u2:reactivated", "Active"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, 3)
+			o := w.opts("")
+			o.Hook = crashAt(tt.stage, key(2))
+			if _, err := Apply(context.Background(), w.plan, o); !errors.Is(err, errCrash) {
+				t.Fatal(err)
+			}
+			if tt.admin {
+				w.iam.UpdateAccessKeyDirect(key(2), "Inactive")
+			}
+			sum, err := Apply(context.Background(), w.plan, w.opts(""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "apply", outcomes(sum), []string{"u1:deactivated(earlier)", tt.wantApply, "u3:deactivated"})
+
+			cands := Candidates(mustReadJournal(t, w.journal), "")
+			if len(cands) != 3 || cands[1].Recovered != (tt.wantApply == "u2:deactivated(recovered)") || cands[0].Recovered || !cands[0].Restorable(false) || cands[1].Restorable(tt.include) != (tt.wantRoll == "u2:reactivated") {
+				t.Errorf("candidates %+v", cands)
+			}
+			journalBefore := journalLines(t, w.journal)
+			ro := RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct, IncludeRecovered: tt.include, VerifyDelay: time.Millisecond}
+			sum, err = Rollback(context.Background(), ro)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, "rollback", outcomes(sum), []string{"u1:reactivated", tt.wantRoll, "u3:reactivated"})
+			if tt.wantRoll == "u2:skipped" {
+				if sum.Results[1].Reason != RecoveredSkipReason || sum.Failed() {
+					t.Errorf("reason %q", sum.Results[1].Reason)
+				}
+				// Decided from the journal alone: no IAM call, no entry for u2.
+				check(t, "u2 entries", slices.DeleteFunc(journalLines(t, w.journal)[len(journalBefore):], func(l string) bool { return !strings.HasSuffix(l, " u2") }), []string{})
+			}
+			check(t, "u2's key", w.iam.status(key(2)), tt.wantStatus)
+			check(t, "others", []string{w.iam.status(key(1)), w.iam.status(key(3))}, []string{"Active", "Active"})
+
+			// A re-run says the same.
+			sum, err = Rollback(context.Background(), ro)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again := tt.wantRoll
+			if again == "u2:reactivated" {
+				again += "(earlier)"
+			}
+			check(t, "re-run", outcomes(sum), []string{"u1:reactivated(earlier)", again, "u3:reactivated(earlier)"})
+		})
+	}
+}
+
+// After a recovered deactivation was left alone, the key re-activated by hand and the plan
+// applied again, the new deactivation is this tool's and rollback undoes it.
+func TestRollbackAfterRecoveredThenRealDeactivation(t *testing.T) {
+	w := newWorld(t, 1)
+	o := w.opts("")
+	o.Hook = crashAt(StageAfterCall, key(1))
+	Apply(context.Background(), w.plan, o)
+	Apply(context.Background(), w.plan, w.opts(""))
+	ro := RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct, IncludeRecovered: true, VerifyDelay: time.Millisecond}
+	if sum, err := Rollback(context.Background(), ro); err != nil || outcomes(sum)[0] != "u1:reactivated" {
+		t.Fatalf("rollback --include-recovered: %v %+v", err, sum)
+	}
+	if sum, err := Apply(context.Background(), w.plan, w.opts("")); err != nil || outcomes(sum)[0] != "u1:deactivated" {
+		t.Fatalf("apply again: %v %+v", err, sum)
+	}
+	ro.IncludeRecovered = false
+	sum, err := Rollback(context.Background(), ro)
+	if err != nil || outcomes(sum)[0] != "u1:reactivated" || w.iam.status(key(1)) != "Active" {
+		t.Errorf("rollback: %v %+v", err, sum)
+	}
+}
+
+func mustReadJournal(t *testing.T, path string) []Entry {
+	t.Helper()
+	entries, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
 }

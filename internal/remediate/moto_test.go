@@ -343,6 +343,37 @@ func TestMotoCrashMidApplyConverges(t *testing.T) {
 				t.Fatal(err)
 			}
 			assertConverged(t, a, p, sum, jpath, stage)
+
+			// Rollback: bob's deactivation, if only recovered, is left alone unless asked.
+			ro := remediate.RollbackOptions{JournalPath: jpath, Client: a.client, CallerAccount: a.id, VerifyDelay: 10 * time.Millisecond}
+			if sum, err = remediate.Rollback(context.Background(), ro); err != nil {
+				t.Fatal(err)
+			}
+			wantBob, wantStatus := "reactivated", "Active"
+			if stage == remediate.StageAfterCall {
+				wantBob, wantStatus = "skipped", "Inactive"
+			}
+			for u, o := range outcomeByUser(sum) {
+				want := "reactivated"
+				if u == "bob" {
+					want = wantBob
+				}
+				if o != want {
+					t.Errorf("rollback: %s %s, want %s", u, o, want)
+				}
+			}
+			if st := a.statuses(t)[bob]; st != wantStatus {
+				t.Errorf("bob's key is %s after rollback, want %s", st, wantStatus)
+			}
+			if stage == remediate.StageAfterCall {
+				ro.IncludeRecovered = true
+				if sum, err = remediate.Rollback(context.Background(), ro); err != nil || outcomeByUser(sum)["bob"] != "reactivated" {
+					t.Fatalf("rollback --include-recovered: %v %v", err, outcomeByUser(sum))
+				}
+				if st := a.statuses(t)[bob]; st != "Active" {
+					t.Errorf("bob's key is %s after rollback --include-recovered", st)
+				}
+			}
 		})
 	}
 }

@@ -31,6 +31,10 @@ type RollbackOptions struct {
 	CallerAccount string
 	// PlanID limits the rollback to one plan's keys when the journal holds several; "" means all.
 	PlanID string
+	// IncludeRecovered re-activates keys whose deactivation the journal only recovered (see
+	// RollbackCandidate.Recovered) too. Without it they are skipped: this tool may not have
+	// deactivated them.
+	IncludeRecovered bool
 	// VerifyAttempts and VerifyDelay bound how long Rollback waits for IAM to show a
 	// re-activated key as Active (IAM is eventually consistent). Zero means 5 and 1s.
 	VerifyAttempts int
@@ -55,6 +59,21 @@ type RollbackCandidate struct {
 	Reactivated *time.Time
 	// Deleted is set when the journal also records the key's deletion.
 	Deleted *time.Time
+	// Recovered is true when the latest deactivation was recorded without acting: a run was
+	// interrupted after its intent and the re-run found the key already Inactive. The call may
+	// have happened before the interruption, or someone else may have deactivated the key in
+	// between, on purpose; the journal cannot tell which.
+	Recovered bool
+}
+
+// RecoveredSkipReason is why Rollback leaves a recovered deactivation alone.
+const RecoveredSkipReason = "found already inactive after an interrupted run: setupkeys may not have deactivated it; re-activate by hand if intended, or roll back with --include-recovered"
+
+// Restorable reports whether Rollback would try to re-activate the key: the journal neither
+// deleted nor re-activated it since, and its deactivation was not only recovered (unless
+// includeRecovered).
+func (c RollbackCandidate) Restorable(includeRecovered bool) bool {
+	return c.Deleted == nil && c.Reactivated == nil && (!c.Recovered || includeRecovered)
 }
 
 // Candidates lists, in journal order, the keys the entries record as deactivated or deleted (a
@@ -71,7 +90,7 @@ func Candidates(entries []Entry, planID string) []RollbackCandidate {
 		t := e.Time
 		switch e.Action {
 		case ActionDeactivate:
-			c := RollbackCandidate{PlanID: e.PlanID, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID, Deactivated: e.Time}
+			c := RollbackCandidate{PlanID: e.PlanID, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID, Deactivated: e.Time, Recovered: e.Recovered}
 			if !seen {
 				idx[e.AccessKeyID] = len(out)
 				out = append(out, c)
@@ -98,7 +117,8 @@ func Candidates(entries []Entry, planID string) []RollbackCandidate {
 // Rollback re-activates the keys this journal deactivated, and only those: each is checked to
 // exist and be Inactive first, set Active, then read back until IAM shows it Active. A key the
 // journal records as deleted, or that no longer exists, cannot come back: its result says so
-// (OutcomeNotRestorable). Rollback journals its own intent and done entries (action
+// (OutcomeNotRestorable). A key whose deactivation was only recovered after an interrupted run
+// is skipped (RecoveredSkipReason) unless IncludeRecovered. Rollback journals its own intent and done entries (action
 // "reactivate"), so it too can be re-run after an interruption.
 func Rollback(ctx context.Context, opts RollbackOptions) (*Summary, error) {
 	if opts.Client == nil {
@@ -232,6 +252,10 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 		res := r.result(c, OutcomeReactivated, fmt.Sprintf("re-activated by an earlier rollback at %s (journal); not acted on again", c.Reactivated.UTC().Format(time.RFC3339)))
 		res.Earlier = true
 		return res, nil
+	}
+	if c.Recovered && !r.opts.IncludeRecovered {
+		// Decided from the journal alone, like a deletion: nothing is checked or written.
+		return r.result(c, OutcomeSkipped, RecoveredSkipReason), nil
 	}
 	interrupted := r.j.intentOpen(jk)
 	if err := r.hook(StageBeforeCheck, c); err != nil {
