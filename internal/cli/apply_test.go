@@ -79,8 +79,8 @@ func TestRollbackFlags(t *testing.T) {
 	}
 	got = nil
 	cmd = NewCmdRollback(testFactory(), func(_ context.Context, o *RollbackOptions) error { got = o; return nil })
-	if code, msg := parseFlags(t, cmd, "j.jsonl", "--include-recovered"); code != ExitOK || got == nil || !got.IncludeRecovered || got.Yes {
-		t.Fatalf("--include-recovered: exit %d %q %+v", code, msg, got)
+	if code, msg := parseFlags(t, cmd, "j.jsonl", "--include-recovered", "--plan-id", "plan-0a588d54e8bb61ad"); code != ExitOK || got == nil || !got.IncludeRecovered || got.Yes || got.PlanID != "plan-0a588d54e8bb61ad" {
+		t.Fatalf("--include-recovered --plan-id: exit %d %q %+v", code, msg, got)
 	}
 	for _, tt := range []struct {
 		args []string
@@ -89,6 +89,7 @@ func TestRollbackFlags(t *testing.T) {
 		{nil, "accepts 1 arg"},
 		{[]string{"j.jsonl", "--action", "delete"}, "unknown flag: --action"},
 		{[]string{"j.jsonl", "--role-arn-template", "x"}, "{account}"},
+		{[]string{"j.jsonl", "--plan-id", "0a588d54e8bb61ad"}, "is not a plan ID"},
 	} {
 		got = nil
 		cmd := NewCmdRollback(testFactory(), func(_ context.Context, o *RollbackOptions) error { got = o; return nil })

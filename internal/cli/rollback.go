@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,7 +28,9 @@ type RollbackOptions struct {
 	AWS         AWSFlags
 	Role        RoleFlags
 	JournalPath string
-	Yes         bool
+	// PlanID picks one plan of a journal that records several; "" when it records one.
+	PlanID string
+	Yes    bool
 	// IncludeRecovered re-activates keys whose deactivation was only recovered after an
 	// interrupted apply too (setupkeys may not have deactivated them).
 	IncludeRecovered bool
@@ -48,15 +52,22 @@ If an apply was interrupted between writing its intent and recording the outcome
 found the key already Inactive, the journal cannot tell whether setupkeys or someone else
 deactivated it: rollback skips such keys and says so, unless --include-recovered.
 
+A journal can record several plans (apply --journal with the same file): rollback then needs
+--plan-id to pick one, and lists the plan IDs it found when it is missing.
+
 Without --yes it lists the keys and asks you to type the account ID; without a terminal it
 refuses. A journal of a multi-account plan is rolled back with the credentials of the account
 that made the plan, reaching each account through the role (--role-name, --role-arn-template,
 --external-id).`,
 		Example: `  setupkeys rollback plan.json.journal.jsonl
-  setupkeys rollback plan.json.journal.jsonl --yes`,
+  setupkeys rollback plan.json.journal.jsonl --yes
+  setupkeys rollback shared.journal.jsonl --plan-id plan-0a588d54e8bb61ad`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.JournalPath = args[0]
+			if opts.PlanID != "" && !strings.HasPrefix(opts.PlanID, "plan-") {
+				return BadInput(fmt.Errorf("--plan-id %q is not a plan ID (plan-...)", opts.PlanID))
+			}
 			if err := opts.Role.validate(); err != nil {
 				return err
 			}
@@ -69,6 +80,7 @@ that made the plan, reaching each account through the role (--role-name, --role-
 	opts.AWS.register(cmd)
 	opts.Role.register(cmd)
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	cmd.Flags().StringVar(&opts.PlanID, "plan-id", "", "roll back only plan `ID` of a journal that records several")
 	cmd.Flags().BoolVar(&opts.IncludeRecovered, "include-recovered", false, "also re-activate keys an interrupted apply found already inactive (setupkeys may not have deactivated them)")
 	return cmd
 }
@@ -81,7 +93,10 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	if len(entries) == 0 {
 		return BadInput(fmt.Errorf("%s: the journal is empty: nothing was applied with it", opts.JournalPath))
 	}
-	cands := remediate.Candidates(entries, "")
+	cands, err := pickPlan(opts.JournalPath, remediate.Candidates(entries, ""), opts.PlanID)
+	if err != nil {
+		return err
+	}
 	caller, err := loadAWS(ctx, opts.AWS)
 	if err != nil {
 		return err
@@ -103,7 +118,11 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	case restorable == 0:
 		// Nothing to re-activate: the run only reports, no confirmation needed.
 	case opts.Yes:
-		fmt.Fprintf(opts.IO.ErrOut, "Rolling back %s: re-activating up to %s\n", opts.JournalPath, plural(restorable, "key"))
+		what := opts.JournalPath
+		if opts.PlanID != "" {
+			what = "plan " + opts.PlanID + " of " + what
+		}
+		fmt.Fprintf(opts.IO.ErrOut, "Rolling back %s: re-activating up to %s\n", what, plural(restorable, "key"))
 	default:
 		if err := confirmRollback(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, opts.JournalPath, cands, caller.Account, restorable, multi, opts.IncludeRecovered); err != nil {
 			return remediateError(err)
@@ -113,6 +132,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		JournalPath:      opts.JournalPath,
 		Client:           iam.NewFromConfig(caller.Config),
 		CallerAccount:    caller.Account,
+		PlanID:           opts.PlanID,
 		IncludeRecovered: opts.IncludeRecovered,
 		OnResult:         progressLine(opts.IO.ErrOut, multi),
 		Now:              opts.Now,
@@ -125,6 +145,61 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		return BadInput(err)
 	}
 	return finishRun(opts.IO.Out, sum, err)
+}
+
+// pickPlan returns the candidates of the plan to roll back: planID's, or the only plan's. A
+// journal that records several plans needs planID (exit 2 naming them); an unknown planID is
+// exit 2 too.
+func pickPlan(journal string, cands []remediate.RollbackCandidate, planID string) ([]remediate.RollbackCandidate, error) {
+	var order []string
+	byPlan := map[string][]remediate.RollbackCandidate{}
+	for _, c := range cands {
+		if _, ok := byPlan[c.PlanID]; !ok {
+			order = append(order, c.PlanID)
+		}
+		byPlan[c.PlanID] = append(byPlan[c.PlanID], c)
+	}
+	describe := func() string {
+		parts := make([]string, 0, len(order))
+		for _, id := range order {
+			parts = append(parts, id+" ("+describePlanKeys(byPlan[id])+")")
+		}
+		return strings.Join(parts, ", ")
+	}
+	switch {
+	case planID != "":
+		if _, ok := byPlan[planID]; !ok {
+			if len(order) == 0 {
+				return nil, BadInput(fmt.Errorf("%s: the journal records no key deactivated or deleted by plan %s (nor by any plan); nothing was done", journal, planID))
+			}
+			return nil, BadInput(fmt.Errorf("%s: the journal records no key deactivated or deleted by plan %s; it records %s; nothing was done", journal, planID, describe()))
+		}
+		return byPlan[planID], nil
+	case len(order) > 1:
+		return nil, BadInput(fmt.Errorf("%s records %d plans: %s; pick one with --plan-id; nothing was done", journal, len(order), describe()))
+	}
+	return cands, nil
+}
+
+// describePlanKeys says how many keys a plan's candidates are and in which accounts.
+func describePlanKeys(cands []remediate.RollbackCandidate) string {
+	accounts := map[string]bool{}
+	callers := map[string]bool{}
+	for _, c := range cands {
+		accounts[c.AccountID] = true
+		if c.CallerAccount != "" {
+			callers[c.CallerAccount] = true
+		}
+	}
+	s := plural(len(cands), "key") + " in account"
+	if len(accounts) > 1 {
+		s += "s"
+	}
+	s += " " + strings.Join(slices.Sorted(maps.Keys(accounts)), ", ")
+	if len(callers) > 0 {
+		s += ", made by " + strings.Join(slices.Sorted(maps.Keys(callers)), ", ")
+	}
+	return s
 }
 
 // confirmRollback lists what the journal did to each key and asks for the account ID, as apply

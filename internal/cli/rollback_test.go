@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/setupkeys/setupkeys/internal/remediate"
 	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
 )
 
@@ -82,4 +83,96 @@ func TestRollbackIncludeRecoveredWithFake(t *testing.T) {
 	if got := status(); got["bob"] != "Active" {
 		t.Errorf("after rollback --include-recovered: %v", got)
 	}
+}
+
+// One journal shared by the single-account plans of two accounts: rollback without --plan-id
+// names both plans (exit 2); with it, each account's credentials roll back their own plan.
+func TestRollbackPlanIDWithFake(t *testing.T) {
+	srv := fakeaws.New(fakeaws.Options{Seed: 9, Now: func() time.Time { return fixedNow }})
+	t.Cleanup(srv.Close)
+	mgmt := srv.ManagementAccount()
+	const member = "222222222222"
+	srv.AddAccount(member, "dev", "")
+	keys := map[string]map[string]string{mgmt: seedSetupKeys(srv, mgmt, "alice", "bob"), member: seedSetupKeys(srv, member, "carol")}
+	useFake(t, srv)
+	as := func(acct string) { t.Setenv("AWS_ACCESS_KEY_ID", fakeaws.AccessKeyFor(acct)) }
+	dir := t.TempDir()
+	journal := dir + "/shared.journal.jsonl"
+	planIDs := map[string]string{}
+	for _, acct := range []string{mgmt, member} {
+		as(acct)
+		plan := dir + "/" + acct + ".json"
+		if code, _, errOut := runCLI(t, "", "plan", "--exact", "-o", plan); code != ExitOK {
+			t.Fatalf("plan %s: exit %d\n%s", acct, code, errOut)
+		}
+		if code, out, errOut := runCLI(t, "", "apply", plan, "--journal", journal, "--yes"); code != ExitOK {
+			t.Fatalf("apply %s: exit %d\n%s\n%s", acct, code, out, errOut)
+		}
+		p := mustLoadPlan(t, plan)
+		planIDs[acct] = p.ID
+	}
+	status := func(acct string) string {
+		st := fakeKeyStatuses(srv, acct)
+		var out []string
+		for _, u := range []string{"alice", "bob", "carol"} {
+			if id, ok := keys[acct][u]; ok {
+				out = append(out, u+"="+st[id])
+			}
+		}
+		return strings.Join(out, " ")
+	}
+
+	for _, tt := range []struct {
+		name     string
+		as       string
+		args     []string
+		wantCode int
+		want     []string
+		// wantStatus are both accounts' keys after the run.
+		wantStatus [2]string
+	}{
+		{"several plans, no --plan-id", member, nil, ExitBadInput,
+			[]string{journal + " records 2 plans: " + planIDs[mgmt] + " (2 keys in account " + mgmt + "), " + planIDs[member] + " (1 key in account " + member + "); pick one with --plan-id"},
+			[2]string{"alice=Inactive bob=Inactive", "carol=Inactive"}},
+		{"unknown plan", member, []string{"--plan-id", "plan-0000000000000000"}, ExitBadInput,
+			[]string{"records no key deactivated or deleted by plan plan-0000000000000000; it records " + planIDs[mgmt]},
+			[2]string{"alice=Inactive bob=Inactive", "carol=Inactive"}},
+		{"not a plan ID", member, []string{"--plan-id", "0a588d54"}, ExitBadInput,
+			[]string{`--plan-id "0a588d54" is not a plan ID`},
+			[2]string{"alice=Inactive bob=Inactive", "carol=Inactive"}},
+		{"another account's plan", member, []string{"--plan-id", planIDs[mgmt]}, ExitBadInput,
+			[]string{"plan is for another account"},
+			[2]string{"alice=Inactive bob=Inactive", "carol=Inactive"}},
+		{"the member's plan", member, []string{"--plan-id", planIDs[member]}, ExitOK,
+			[]string{"Rolling back plan " + planIDs[member] + " of " + journal, "reactivate: 1 reactivated"},
+			[2]string{"alice=Inactive bob=Inactive", "carol=Active"}},
+		{"the management account's plan", mgmt, []string{"--plan-id", planIDs[mgmt]}, ExitOK,
+			[]string{"reactivate: 2 reactivated"},
+			[2]string{"alice=Active bob=Active", "carol=Active"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			as(tt.as)
+			code, out, errOut := runCLI(t, "", append([]string{"rollback", journal, "--yes"}, tt.args...)...)
+			if code != tt.wantCode {
+				t.Errorf("exit %d, want %d\n%s\n%s", code, tt.wantCode, out, errOut)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(out+errOut, s) {
+					t.Errorf("output lacks %q:\n%s\n%s", s, out, errOut)
+				}
+			}
+			if got := [2]string{status(mgmt), status(member)}; got != tt.wantStatus {
+				t.Errorf("keys %v, want %v", got, tt.wantStatus)
+			}
+		})
+	}
+}
+
+func mustLoadPlan(t *testing.T, path string) *remediate.Plan {
+	t.Helper()
+	p, err := remediate.LoadPlan(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
