@@ -139,6 +139,8 @@ func TestApplyAndRollbackBadFiles(t *testing.T) {
 	dir := t.TempDir()
 	bad := dir + "/bad.json"
 	os.WriteFile(bad, []byte(`{"format_version": 1, "surprise": true}`+"\n"), 0o600)
+	syntax := dir + "/syntax.json"
+	os.WriteFile(syntax, []byte("{\n  \"format_version\": 1,,\n}\n"), 0o600)
 	torn := dir + "/torn.jsonl"
 	os.WriteFile(torn, []byte(`{"plan_id": "plan-1", "acc`), 0o600)
 	for _, tt := range []struct {
@@ -147,6 +149,7 @@ func TestApplyAndRollbackBadFiles(t *testing.T) {
 	}{
 		{[]string{"apply", dir + "/missing.json", "--yes"}, "no such file"},
 		{[]string{"apply", bad, "--yes"}, "bad plan"},
+		{[]string{"apply", syntax, "--yes"}, "bad plan: " + syntax + ": invalid JSON at byte 25 (line 2, column 23)"},
 		{[]string{"rollback", dir + "/missing.jsonl", "--yes"}, "no such file"},
 		{[]string{"rollback", bad, "--yes"}, "bad journal"},
 		{[]string{"rollback", torn, "--yes"}, "the journal is empty"},

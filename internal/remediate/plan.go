@@ -506,20 +506,49 @@ func (p *Plan) Save(path string) error {
 // ReadPlan reads and validates a plan; name names it in messages. Unknown fields are refused: a
 // plan is acted on, so a misspelt field must not be silently ignored.
 func ReadPlan(r io.Reader, name string) (*Plan, error) {
-	dec := json.NewDecoder(io.LimitReader(r, 64<<20))
+	data, err := io.ReadAll(io.LimitReader(r, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	var p Plan
 	if err := dec.Decode(&p); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return nil, fmt.Errorf("%w: %s: invalid JSON at %s: %v", ErrBadPlan, name, jsonPos(data, syn.Offset), err)
+		case errors.As(err, &typ):
+			return nil, fmt.Errorf("%w: %s: the value ending at %s: %v", ErrBadPlan, name, jsonPos(data, typ.Offset), err)
+		case errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("%w: %s: empty: no plan in it", ErrBadPlan, name)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, fmt.Errorf("%w: %s: truncated JSON: the plan does not end (%d bytes)", ErrBadPlan, name, len(data))
+		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrBadPlan, name, err)
 	}
 	// Only white space may follow; dec.More would let a stray ] or } through.
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: %s: more than one JSON value", ErrBadPlan, name)
+		end := dec.InputOffset()
+		rest := data[end:]
+		pos := end + int64(len(rest)-len(bytes.TrimLeft(rest, " \t\r\n"))) + 1
+		return nil, fmt.Errorf("%w: %s: more than one JSON value: text after the plan at %s", ErrBadPlan, name, jsonPos(data, pos))
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return &p, nil
+}
+
+// jsonPos names the pos-th byte of data (counted from 1, as json.SyntaxError.Offset does) for
+// people: "byte N (line L, column C)", lines and columns counted from 1, columns in bytes.
+func jsonPos(data []byte, pos int64) string {
+	pos = max(1, min(pos, int64(len(data))+1))
+	before := data[:pos-1]
+	line := bytes.Count(before, []byte{'\n'}) + 1
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("byte %d (line %d, column %d)", pos, line, col)
 }
 
 // LoadPlan reads the plan file at path.

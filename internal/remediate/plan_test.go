@@ -3,6 +3,7 @@ package remediate
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -268,5 +269,29 @@ func TestPlanDuplicateFindings(t *testing.T) {
 	p.Write(&buf)
 	if _, err := ReadPlan(&buf, "plan.json"); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "planned twice") {
 		t.Errorf("ReadPlan: %v", err)
+	}
+}
+
+// A plan that is not valid JSON is refused naming the file and where: byte, line and column.
+func TestReadPlanJSONErrorsSayWhere(t *testing.T) {
+	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, planNow)
+	var buf bytes.Buffer
+	p.Write(&buf)
+	good := buf.String()
+	tests := []struct{ name, src, want string }{
+		{"syntax on line 1", `{"format_version": 1,, "plan_id": "plan-1"}`, "invalid JSON at byte 22 (line 1, column 22): invalid character ','"},
+		{"syntax further down", strings.Replace(good, `"plan_id":`, `"plan_id"`, 1), "invalid JSON at byte 38 (line 3, column 13): invalid character '\"' after object key"},
+		{"wrong type", strings.Replace(good, `"format_version": 1`, `"format_version": "1"`, 1), "the value ending at byte 25 (line 2, column 23): json: cannot unmarshal string"},
+		{"truncated", good[:50], "truncated JSON: the plan does not end (50 bytes)"},
+		{"empty", " \n", "empty: no plan in it"},
+		{"text after", good + "\n ]", fmt.Sprintf("more than one JSON value: text after the plan at byte %d (line %d, column 2)", len(good)+3, strings.Count(good, "\n")+2)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadPlan(strings.NewReader(tt.src), "plan.json")
+			if !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "plan.json: "+tt.want) {
+				t.Errorf("err = %v\nwant %q", err, tt.want)
+			}
+		})
 	}
 }
