@@ -159,9 +159,9 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 }
 
 func planScope(p *remediate.Plan) string {
-	s := plural(len(p.Actions), "key")
+	s := remediate.Plural(len(p.Actions), "key")
 	if p.MultiAccount() {
-		s += " in " + plural(len(p.ActionAccounts()), "account")
+		s += " in " + remediate.Plural(len(p.ActionAccounts()), "account")
 	}
 	return s
 }
@@ -211,11 +211,4 @@ func remediateError(err error) error {
 		return BadInput(err)
 	}
 	return err
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

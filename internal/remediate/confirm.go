@@ -29,9 +29,9 @@ func Confirm(in io.Reader, out io.Writer, isTTY bool, p *Plan, action Action) er
 	}
 	WritePlanSummary(out, p, action)
 	if p.MultiAccount() {
-		fmt.Fprintf(out, "\nType your account ID (%s, which made this plan) to %s %s in %s: ", p.AccountID, action, plural(len(p.Actions), "key"), plural(len(p.ActionAccounts()), "account"))
+		fmt.Fprintf(out, "\nType your account ID (%s, which made this plan) to %s %s in %s: ", p.AccountID, action, Plural(len(p.Actions), "key"), Plural(len(p.ActionAccounts()), "account"))
 	} else {
-		fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, plural(len(p.Actions), "key"))
+		fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, Plural(len(p.Actions), "key"))
 	}
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -52,7 +52,7 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 	}
 	multi := p.MultiAccount()
 	if multi {
-		fmt.Fprintf(w, "Plan %s over %s (%d audited), made %s by account %s\n", p.ID, plural(len(p.Accounts), "account"), len(p.Accounts)-len(p.NotAudited()), p.CreatedAt.UTC().Format(time.RFC3339), p.AccountID)
+		fmt.Fprintf(w, "Plan %s over %s (%d audited), made %s by account %s\n", p.ID, Plural(len(p.Accounts), "account"), len(p.Accounts)-len(p.NotAudited()), p.CreatedAt.UTC().Format(time.RFC3339), p.AccountID)
 		if na := p.NotAudited(); len(na) > 0 {
 			fmt.Fprintf(w, "Not audited, so nothing in them is planned (%d):\n", len(na))
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -75,9 +75,9 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 	} else {
 		switch action {
 		case ActionDelete:
-			fmt.Fprintf(w, "Will DELETE %s. Deleted keys cannot be restored.\n", plural(len(p.Actions), "access key"))
+			fmt.Fprintf(w, "Will DELETE %s. Deleted keys cannot be restored.\n", Plural(len(p.Actions), "access key"))
 		default:
-			fmt.Fprintf(w, "Will deactivate %s (setupkeys rollback can re-activate them).\n", plural(len(p.Actions), "access key"))
+			fmt.Fprintf(w, "Will deactivate %s (setupkeys rollback can re-activate them).\n", Plural(len(p.Actions), "access key"))
 		}
 		if !p.Resolved {
 			fmt.Fprintf(w, "%d of them have no access key ID yet (made from a report file): they must be resolved live before apply.\n", len(p.Unresolved()))
@@ -159,7 +159,8 @@ func maskOrUnknown(id *string) string {
 	return setupkeys.MaskKeyID(*id)
 }
 
-func plural(n int, what string) string {
+// Plural says n of what, as "1 key" or "2 keys".
+func Plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}

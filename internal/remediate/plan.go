@@ -561,20 +561,6 @@ func LoadPlan(path string) (*Plan, error) {
 	return ReadPlan(f, path)
 }
 
-// Users returns the users the plan acts on, sorted, each once.
-func (p *Plan) Users() []string {
-	set := map[string]bool{}
-	for _, a := range p.Actions {
-		set[a.User] = true
-	}
-	out := make([]string, 0, len(set))
-	for u := range set {
-		out = append(out, u)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
