@@ -18,7 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
+	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/remediate"
+	"github.com/setupkeys/setupkeys/internal/report"
 	"github.com/setupkeys/setupkeys/internal/testenv/moto"
 )
 
@@ -280,11 +282,31 @@ func TestRemediateOrganizationAgainstMoto(t *testing.T) {
 		}
 	})
 	useEnv(t, srv, moto.DefaultAccountID)
+
+	// audit --org (the credential report path) finds each member's setup key under its account.
+	code, out, errOut := runCLI(t, "", "audit", "--org", "--quiet", "--format", "json")
+	if code != ExitFailed {
+		t.Fatalf("audit --org: exit %d, want 3\n%s", code, errOut)
+	}
+	var audit report.Document
+	if err := json.Unmarshal([]byte(out), &audit); err != nil {
+		t.Fatal(err)
+	}
+	audited := map[string]string{}
+	for _, f := range audit.Findings {
+		if f.Status == setupkeys.StatusFail && f.AccessKeyID != nil {
+			audited[f.AccountID] = *f.AccessKeyID
+		}
+	}
+	if !maps.Equal(audited, keys) || audit.Summary.Accounts != 3 || audit.Summary.AccountsErrored != 0 {
+		t.Fatalf("audit --org found %v (summary %+v), want %v", audited, audit.Summary, keys)
+	}
+
 	dir := t.TempDir()
 	plan := filepath.Join(dir, "org-plan.json")
 	journal := plan + ".journal.jsonl"
 
-	code, _, errOut := runCLI(t, "", "plan", "--org", "--exact", "--quiet", "-o", plan)
+	code, _, errOut = runCLI(t, "", "plan", "--org", "--exact", "--quiet", "-o", plan)
 	if code != ExitOK {
 		t.Fatalf("plan --org: exit %d\n%s", code, errOut)
 	}
@@ -313,7 +335,7 @@ func TestRemediateOrganizationAgainstMoto(t *testing.T) {
 	}
 	useEnv(t, srv, moto.DefaultAccountID)
 
-	code, out, errOut := runCLI(t, "", "apply", plan, "--yes")
+	code, out, errOut = runCLI(t, "", "apply", plan, "--yes")
 	if code != ExitOK || !strings.Contains(out, "deactivate: 2 deactivated") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
