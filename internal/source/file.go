@@ -78,26 +78,23 @@ func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Option
 	return res, nil
 }
 
-// seenUser is what FromReport remembers of a user: its first line and the creation seconds of
-// the keys judged so far.
+// seenUser is what FromReport remembers of a user, 24 bytes: its first line and the creation
+// seconds of the keys judged so far (a row has two slots; a third key, only possible when rows
+// repeat with different keys, is judged again).
 type seenUser struct {
-	line int
-	// keys fits the two slots of a row without allocating; more only when rows repeat.
+	line  int32
+	nkeys int32
 	keys  [2]int64
-	nkeys int
-	more  []int64
 }
 
 func (s seenUser) add(u setupkeys.User) seenUser {
 	if s.line == 0 {
-		s.line = u.Line
+		s.line = int32(u.Line)
 	}
 	for _, k := range u.Keys {
-		if s.nkeys < len(s.keys) {
+		if int(s.nkeys) < len(s.keys) {
 			s.keys[s.nkeys] = k.Created.Unix()
 			s.nkeys++
-		} else {
-			s.more = append(s.more, k.Created.Unix())
 		}
 	}
 	return s
@@ -107,8 +104,7 @@ func (s seenUser) add(u setupkeys.User) seenUser {
 func (s seenUser) unjudged(keys []setupkeys.AccessKey) []setupkeys.AccessKey {
 	var out []setupkeys.AccessKey
 	for _, k := range keys {
-		c := k.Created.Unix()
-		if !slices.Contains(s.keys[:s.nkeys], c) && !slices.Contains(s.more, c) {
+		if !slices.Contains(s.keys[:s.nkeys], k.Created.Unix()) {
 			out = append(out, k)
 		}
 	}
