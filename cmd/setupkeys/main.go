@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -21,9 +20,6 @@ func main() {
 }
 
 func run() int {
-	// A run is short and its heap small (findings only): collect garbage less often. A 5,000-user
-	// report audits in about half the time.
-	debug.SetGCPercent(400)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	f := &cli.Factory{IO: cli.SystemIO(), Now: time.Now}

@@ -3,6 +3,7 @@
 package report
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -35,17 +36,25 @@ type Options struct {
 // Formats lists the output formats by name.
 var Formats = []string{"table", "json", "csv"}
 
-// Render writes a in the named format.
+// Render writes a in the named format, buffered: the table is many small writes, and each would
+// be a system call on a terminal or a pipe.
 func Render(w io.Writer, format string, a setupkeys.Audit, opts Options) error {
+	bw := bufio.NewWriterSize(w, 64*1024)
+	var err error
 	switch format {
 	case "table":
-		return Table(w, a, opts)
+		err = Table(bw, a, opts)
 	case "json":
-		return JSON(w, a, opts)
+		err = JSON(bw, a, opts)
 	case "csv":
-		return CSV(w, a)
+		err = CSV(bw, a)
+	default:
+		return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
 	}
-	return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
+	if err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // Document is the JSON output, documented in README.md ("JSON output").
