@@ -214,6 +214,11 @@ func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Sourc
 			return nil, err
 		}
 	}
+	return p.finish()
+}
+
+// finish seals a plan being built: whether every action is resolved, its ID, and a last check.
+func (p *Plan) finish() (*Plan, error) {
 	p.Resolved = p.allResolved()
 	p.ID = p.computeID()
 	if err := p.Validate(); err != nil {
@@ -311,12 +316,7 @@ func NewAccountsPlan(results []setupkeys.AccountResult, callerAccount string, in
 			}
 		}
 	}
-	p.Resolved = p.allResolved()
-	p.ID = p.computeID()
-	if err := p.Validate(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return p.finish()
 }
 
 // MultiAccount reports whether the plan was made over several accounts (NewAccountsPlan).
