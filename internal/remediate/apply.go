@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/iamx"
 )
 
 // IAM is the part of the IAM API that apply and rollback use. *iam.Client satisfies it.
@@ -330,7 +330,7 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 		_, err = client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID()), Status: types.StatusTypeInactive}, writeRetry)
 	}
 	if err != nil {
-		if isNoSuchEntity(err) {
+		if iamx.IsNoSuchEntity(err) {
 			if a.opts.Action == ActionDelete {
 				// The key is gone, as asked. The SDK may have retried a delete whose first
 				// attempt succeeded but whose answer was lost, so this may well be our doing.
@@ -380,7 +380,7 @@ func (a *applier) precondition(ctx context.Context, client IAM, k PlannedKey, cu
 	}
 	out, err := client.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.KeyID())})
 	if err != nil {
-		if isNoSuchEntity(err) {
+		if iamx.IsNoSuchEntity(err) {
 			return "the key no longer exists"
 		}
 		return "cannot confirm the key was never used (iam:GetAccessKeyLastUsed: " + err.Error() + "); left alone"
@@ -409,31 +409,19 @@ type keyState struct {
 
 // findKey lists the user's keys (every page) and returns the one with id.
 func findKey(ctx context.Context, c IAM, user, id string) (keyState, error) {
-	pages := iam.NewListAccessKeysPaginator(c, &iam.ListAccessKeysInput{UserName: aws.String(user)})
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			if isNoSuchEntity(err) {
-				return keyState{userGone: true}, nil
-			}
-			return keyState{}, fmt.Errorf("iam:ListAccessKeys %s: %w", user, err)
+	keys, err := iamx.ListAccessKeys(ctx, c, user, nil)
+	if err != nil {
+		if iamx.IsNoSuchEntity(err) {
+			return keyState{userGone: true}, nil
 		}
-		for _, m := range out.AccessKeyMetadata {
-			if aws.ToString(m.AccessKeyId) == id {
-				return keyState{exists: true, status: string(m.Status), created: aws.ToTime(m.CreateDate)}, nil
-			}
+		return keyState{}, fmt.Errorf("iam:ListAccessKeys %s: %w", user, err)
+	}
+	for _, m := range keys {
+		if aws.ToString(m.AccessKeyId) == id {
+			return keyState{exists: true, status: string(m.Status), created: aws.ToTime(m.CreateDate)}, nil
 		}
 	}
 	return keyState{}, nil
-}
-
-func isNoSuchEntity(err error) bool {
-	var nse *types.NoSuchEntityException
-	if errors.As(err, &nse) {
-		return true
-	}
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == "NoSuchEntity"
 }
 
 // writeRetry makes IAM writes also retry IAM's own transient codes on top of the client's

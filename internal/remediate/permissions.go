@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/setupkeys/setupkeys/internal/iamx"
 )
 
 // The IAM actions each role needs. policies/audit-policy.json and
@@ -292,7 +294,7 @@ func (p probe) try(ctx context.Context, c PermissionsAPI, action string) (Decisi
 	case "iam:GetAccessKeyLastUsed":
 		// IAM may answer AccessDenied for a key that does not exist, so only success decides.
 		_, err = c.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(p.keyID)})
-		if err == nil || isNoSuchEntity(err) {
+		if err == nil || iamx.IsNoSuchEntity(err) {
 			return DecisionAllowed, "dry call answered"
 		}
 		return DecisionUnknown, "dry call inconclusive: " + errorCode(err)
@@ -304,7 +306,7 @@ func (p probe) try(ctx context.Context, c PermissionsAPI, action string) (Decisi
 		return DecisionAllowed, "dry call succeeded"
 	case isAccessDenied(err):
 		return DecisionDenied, "dry call: " + errorCode(err)
-	case isNoSuchEntity(err):
+	case iamx.IsNoSuchEntity(err):
 		return DecisionAllowed, "dry call reached IAM's existence check (NoSuchEntity)"
 	}
 	var ae smithy.APIError

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/setupkeys/setupkeys/internal/iamx"
 )
 
 // Resolve fills in the access key IDs a plan made from a report file lacks, from the live
@@ -81,7 +83,7 @@ func Resolve(ctx context.Context, p *Plan, client IAM, now time.Time) ([]Listed,
 			}
 			out, err := client.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.id)})
 			if err != nil {
-				if isNoSuchEntity(err) {
+				if iamx.IsNoSuchEntity(err) {
 					notes = append(notes, "the key created then was deleted while it was checked")
 					continue
 				}
@@ -154,18 +156,15 @@ type keyInfo struct {
 
 // listKeys lists a user's keys; gone is true when the user does not exist.
 func listKeys(ctx context.Context, c IAM, user string) (keys []keyInfo, gone bool, err error) {
-	pages := iam.NewListAccessKeysPaginator(c, &iam.ListAccessKeysInput{UserName: aws.String(user)})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			if isNoSuchEntity(err) {
-				return nil, true, nil
-			}
-			return nil, false, fmt.Errorf("iam:ListAccessKeys %s: %w", user, err)
+	listed, err := iamx.ListAccessKeys(ctx, c, user, nil)
+	if err != nil {
+		if iamx.IsNoSuchEntity(err) {
+			return nil, true, nil
 		}
-		for _, m := range page.AccessKeyMetadata {
-			keys = append(keys, keyInfo{id: aws.ToString(m.AccessKeyId), status: string(m.Status), created: aws.ToTime(m.CreateDate)})
-		}
+		return nil, false, fmt.Errorf("iam:ListAccessKeys %s: %w", user, err)
+	}
+	for _, m := range listed {
+		keys = append(keys, keyInfo{id: aws.ToString(m.AccessKeyId), status: string(m.Status), created: aws.ToTime(m.CreateDate)})
 	}
 	return keys, false, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/iamx"
 )
 
 // RollbackOptions configure Rollback.
@@ -300,7 +301,7 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 	}
 	_, err = client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(c.User), AccessKeyId: aws.String(c.AccessKeyID), Status: types.StatusTypeActive}, writeRetry)
 	if err != nil {
-		if isNoSuchEntity(err) {
+		if iamx.IsNoSuchEntity(err) {
 			return r.finish(c, PhaseSkipped, OutcomeNotRestorable, "cannot be restored: the key was gone when re-activated")
 		}
 		return r.finish(c, PhaseFailed, OutcomeFailed, "reactivate failed: "+err.Error())

@@ -3,7 +3,6 @@ package source
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -15,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/iamx"
 	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
@@ -268,7 +267,7 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 		if generate {
 			opts.Calls.add(ActionGenerateCredentialReport)
 			out, err := api.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{})
-			switch code := errorCode(err); {
+			switch code := iamx.ErrorCode(err); {
 			case err == nil && out.State == types.ReportStateTypeComplete:
 				generate = false
 			case err == nil:
@@ -284,7 +283,7 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 		if !generate {
 			opts.Calls.add(ActionGetCredentialReport)
 			out, err := api.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
-			switch code := errorCode(err); {
+			switch code := iamx.ErrorCode(err); {
 			case err == nil:
 				return out, nil
 			case code == "ReportInProgress":
@@ -412,7 +411,7 @@ func resolveUser(ctx context.Context, api resolveAPI, user string, flagged []set
 	// Keys first: a user deleted since the report says so here (GetLoginProfile answers
 	// NoSuchEntity for a missing user and for a user without a password alike).
 	keys, err := listKeys(ctx, api, user, opts.Calls)
-	if isNoSuchEntity(err) {
+	if iamx.IsNoSuchEntity(err) {
 		return out, []string{fmt.Sprintf("user %s no longer exists (deleted since the credential report was made): %d flagged key(s) dropped", user, len(flagged))}, nil
 	}
 	if err != nil {
@@ -445,7 +444,7 @@ func resolveUser(ctx context.Context, api resolveAPI, user string, flagged []set
 		opts.Calls.add(ActionGetLoginProfile)
 		_, err := api.GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String(user)})
 		switch {
-		case isNoSuchEntity(err):
+		case iamx.IsNoSuchEntity(err):
 			// No login profile now (or the user was deleted just now): not flagged.
 			return out, []string{fmt.Sprintf("user %s no longer has a console password (since the report): not flagged", user)}, nil
 		case err != nil:
@@ -461,7 +460,7 @@ func resolveUser(ctx context.Context, api resolveAPI, user string, flagged []set
 			opts.Calls.add(ActionGetAccessKeyLastUsed)
 			lu, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: c.meta.AccessKeyId})
 			switch {
-			case isNoSuchEntity(err):
+			case iamx.IsNoSuchEntity(err):
 				c.gone = true
 			case err != nil:
 				return nil, nil, fmt.Errorf("user %s: iam GetAccessKeyLastUsed %s: %w", user, setupkeys.MaskKeyID(aws.ToString(c.meta.AccessKeyId)), err)
@@ -575,20 +574,11 @@ func notNA(s string) string {
 // listKeys lists every access key of user, page by page. UserName is always set: without it IAM
 // lists the caller's own keys.
 func listKeys(ctx context.Context, api KeyAPI, user string, calls *Calls) ([]types.AccessKeyMetadata, error) {
-	var keys []types.AccessKeyMetadata
-	p := iam.NewListAccessKeysPaginator(api, &iam.ListAccessKeysInput{UserName: aws.String(user)})
-	for p.HasMorePages() {
-		calls.add(ActionListAccessKeys)
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			if isNoSuchEntity(err) {
-				return nil, err
-			}
-			return nil, fmt.Errorf("user %s: iam ListAccessKeys: %w", user, err)
-		}
-		keys = append(keys, out.AccessKeyMetadata...)
+	keys, err := iamx.ListAccessKeys(ctx, api, user, func() { calls.add(ActionListAccessKeys) })
+	if err != nil && !iamx.IsNoSuchEntity(err) {
+		return nil, fmt.Errorf("user %s: iam ListAccessKeys: %w", user, err)
 	}
-	return keys, nil
+	return keys, err
 }
 
 // LiveExact audits a live account through the API alone: every user, its console password and
@@ -676,7 +666,7 @@ func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID strin
 			fmt.Sprintf("user %s was deleted during the scan", name), nil
 	}
 	metas, err := listKeys(ctx, api, name, opts.Calls)
-	if isNoSuchEntity(err) {
+	if iamx.IsNoSuchEntity(err) {
 		return deleted()
 	}
 	if err != nil {
@@ -700,7 +690,7 @@ func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID strin
 	opts.Calls.add(ActionGetLoginProfile)
 	_, err = api.GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String(name)})
 	switch {
-	case isNoSuchEntity(err):
+	case iamx.IsNoSuchEntity(err):
 		return u, "", nil // no console password (or deleted just now): the rule skips the user
 	case err != nil:
 		return u, "", fmt.Errorf("user %s: iam GetLoginProfile: %w", name, err)
@@ -717,7 +707,7 @@ func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID strin
 		opts.Calls.add(ActionGetAccessKeyLastUsed)
 		out, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.ID)})
 		switch {
-		case isNoSuchEntity(err):
+		case iamx.IsNoSuchEntity(err):
 			k.Active, k.Status = false, "Deleted"
 			warning = fmt.Sprintf("user %s: key %s (slot %d) was deleted during the scan", name, setupkeys.MaskKeyID(k.ID), k.Slot)
 			continue
@@ -762,16 +752,6 @@ loop:
 }
 
 // errorCode is the API error code of err ("" when err is not an API error).
-func errorCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
-	}
-	return ""
-}
-
-func isNoSuchEntity(err error) bool { return err != nil && errorCode(err) == "NoSuchEntity" }
-
 // isThrottle reports the SDK's throttling errors ("Throttling: Rate exceeded") that outlasted its
 // retries.
 func isThrottle(err error) bool {
