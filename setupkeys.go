@@ -187,6 +187,26 @@ func FormatGap(d time.Duration) string {
 	return sign + d.Truncate(time.Second).String()
 }
 
+// ValidAccountID reports whether id is a 12-digit AWS account ID.
+func ValidAccountID(id string) bool {
+	return len(id) == 12 && allIn(id, "0123456789")
+}
+
+// ValidAccessKeyID reports whether id has the shape of an access key ID: 16 to 128 capital
+// letters and digits (AKIA..., ASIA...).
+func ValidAccessKeyID(id string) bool {
+	return len(id) >= 16 && len(id) <= 128 && allIn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+}
+
+func allIn(s, chars string) bool {
+	for _, r := range s {
+		if !strings.ContainsRune(chars, r) {
+			return false
+		}
+	}
+	return true
+}
+
 // MaskKeyID hides the middle of an access key ID for screens and logs: AKIA…WXYZ.
 func MaskKeyID(id string) string {
 	if len(id) <= 8 {

@@ -78,3 +78,27 @@ func TestSetAccountKeepsTwinSuffix(t *testing.T) {
 		t.Errorf("plain %s, twin %s", plain.ID, twin.ID)
 	}
 }
+
+func TestValidIDs(t *testing.T) {
+	for _, tt := range []struct {
+		id            string
+		account, akey bool
+	}{
+		{"123456789012", true, false},
+		{"12345678901", false, false},
+		{"1234567890123", false, false},
+		{"12345678901a", false, false},
+		{"AKIAIOSFODNN7EXAMPLE", false, true},
+		{"AKIAIOSFODNN7EXAMPL", false, true},
+		{"AKIAIOSFODNN7", false, false},
+		{"akiaiosfodnn7example", false, false},
+		{"", false, false},
+	} {
+		if got := ValidAccountID(tt.id); got != tt.account {
+			t.Errorf("ValidAccountID(%q) = %v", tt.id, got)
+		}
+		if got := ValidAccessKeyID(tt.id); got != tt.akey {
+			t.Errorf("ValidAccessKeyID(%q) = %v", tt.id, got)
+		}
+	}
+}

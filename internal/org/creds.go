@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/lazyre"
 )
 
@@ -124,7 +125,7 @@ func AccountConfig(base aws.Config, account, callerAccount string, role RoleOpti
 	if account == callerAccount {
 		return base, nil
 	}
-	if !ValidAccountID(account) {
+	if !setupkeys.ValidAccountID(account) {
 		return aws.Config{}, fmt.Errorf("%q is not an AWS account ID", account)
 	}
 	if role.Partition == "" {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/lazyre"
 )
 
@@ -57,14 +58,10 @@ type Selection struct {
 }
 
 var (
-	accountIDRE = lazyre.New(`^[0-9]{12}$`)
 	// Organizations' own patterns for OU and root IDs.
 	ouIDRE   = lazyre.New(`^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$`)
 	rootIDRE = lazyre.New(`^r-[0-9a-z]{4,32}$`)
 )
-
-// ValidAccountID reports whether id is a 12-digit AWS account ID.
-func ValidAccountID(id string) bool { return accountIDRE.MatchString(id) }
 
 // Validate checks the IDs in the selection without calling AWS.
 func (s Selection) Validate() error {
@@ -73,7 +70,7 @@ func (s Selection) Validate() error {
 		ids  []string
 	}{{"accounts", s.Accounts}, {"exclude-accounts", s.Exclude}} {
 		for _, id := range list.ids {
-			if !ValidAccountID(id) {
+			if !setupkeys.ValidAccountID(id) {
 				return fmt.Errorf("--%s: %q is not an AWS account ID (12 digits, such as 123456789012)", list.flag, id)
 			}
 		}

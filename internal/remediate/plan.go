@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
-	"github.com/setupkeys/setupkeys/internal/lazyre"
 )
 
 // FormatVersion is the plan format this package writes and reads.
@@ -179,18 +178,13 @@ var (
 	ErrBadJournal = errors.New("bad journal")
 )
 
-var (
-	accountIDRE = lazyre.New(`^[0-9]{12}$`)
-	keyIDRE     = lazyre.New(`^[A-Z0-9]{16,128}$`)
-)
-
 // NewPlan makes the plan for one account from its findings: every fail finding (and every review
 // finding when includeReview) is planned; review findings not planned and suppressed findings are
 // listed; passing findings are left out. A finding given twice (same ID) is planned once.
 // Findings of another account are an error: make one plan per account, or one over several
 // accounts with NewAccountsPlan. now stamps the plan.
 func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Source, includeReview bool, now time.Time) (*Plan, error) {
-	if !accountIDRE.MatchString(accountID) {
+	if !setupkeys.ValidAccountID(accountID) {
 		return nil, fmt.Errorf("%w: account ID %q is not 12 digits", ErrBadPlan, accountID)
 	}
 	p := &Plan{
@@ -281,7 +275,7 @@ func (p *Plan) add(f setupkeys.Finding) error {
 // audited account are planned and listed as NewPlan does. The plan's Source is
 // SourceOrganization.
 func NewAccountsPlan(results []setupkeys.AccountResult, callerAccount string, includeReview bool, now time.Time) (*Plan, error) {
-	if !accountIDRE.MatchString(callerAccount) {
+	if !setupkeys.ValidAccountID(callerAccount) {
 		return nil, fmt.Errorf("%w: caller account ID %q is not 12 digits", ErrBadPlan, callerAccount)
 	}
 	p := &Plan{
@@ -413,12 +407,12 @@ func (p *Plan) Validate() error {
 	if !strings.HasPrefix(p.ID, "plan-") {
 		return bad("plan_id %q is missing or malformed", p.ID)
 	}
-	if !accountIDRE.MatchString(p.AccountID) {
+	if !setupkeys.ValidAccountID(p.AccountID) {
 		return bad("account_id %q is not 12 digits", p.AccountID)
 	}
 	audited := map[string]bool{}
 	for i, a := range p.Accounts {
-		if !accountIDRE.MatchString(a.AccountID) {
+		if !setupkeys.ValidAccountID(a.AccountID) {
 			return bad("accounts[%d]: account_id %q is not 12 digits", i, a.AccountID)
 		}
 		if _, dup := audited[a.AccountID]; dup {
@@ -472,7 +466,7 @@ func (p *Plan) Validate() error {
 			return bad("%s: preconditions must be status Active, never_used true and a create_date", where)
 		}
 		if id := a.KeyID(); id != "" {
-			if !keyIDRE.MatchString(id) {
+			if !setupkeys.ValidAccessKeyID(id) {
 				return bad("%s: access_key_id %q is not an access key ID", where, setupkeys.MaskKeyID(id))
 			}
 			if j, dup := seen[id]; dup {

@@ -433,8 +433,6 @@ func (p *parser) file(doc *yaml.Node) []Rule {
 }
 
 var (
-	accountRE   = lazyre.New(`^[0-9]{12}$`)
-	keyIDRE     = lazyre.New(`^[A-Z0-9]{16,128}$`)
 	findingIDRE = lazyre.New(`^sk-[0-9a-f]{16}(-[12])?$`)
 	// userNameRE is IAM's user name pattern.
 	userNameRE = lazyre.New(`^[\w+=,.@-]{1,64}$`)
@@ -471,7 +469,7 @@ func (p *parser) rule(n *yaml.Node) (Rule, bool) {
 		}
 		switch k.Value {
 		case "account":
-			if !accountRE.MatchString(s) {
+			if !setupkeys.ValidAccountID(s) {
 				p.errorf(v, "account %q is not a 12-digit account ID (quote it to keep leading zeros)", s)
 			}
 			r.Account = s
@@ -486,7 +484,7 @@ func (p *parser) rule(n *yaml.Node) (Rule, bool) {
 			}
 			r.UserPath = s
 		case "access_key_id":
-			if !keyIDRE.MatchString(s) {
+			if !setupkeys.ValidAccessKeyID(s) {
 				p.errorf(v, "access_key_id %q is not an access key ID", setupkeys.MaskKeyID(s))
 			}
 			r.AccessKeyID = s
