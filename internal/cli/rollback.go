@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -230,13 +229,5 @@ func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, ca
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "\nType the account ID (%s) to re-activate %s: ", account, remediate.Plural(restorable, "key"))
-	line, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %v", remediate.ErrNotConfirmed, err)
-	}
-	if strings.TrimSpace(line) != account {
-		fmt.Fprintln(out)
-		return fmt.Errorf("%w: the account ID was not typed; nothing was done", remediate.ErrNotConfirmed)
-	}
-	return nil
+	return remediate.ReadAccountID(in, out, account)
 }

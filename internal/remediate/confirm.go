@@ -33,11 +33,17 @@ func Confirm(in io.Reader, out io.Writer, isTTY bool, p *Plan, action Action) er
 	} else {
 		fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, Plural(len(p.Actions), "key"))
 	}
+	return ReadAccountID(in, out, p.AccountID)
+}
+
+// ReadAccountID reads the line a person typed after a prompt and accepts it only when it is
+// account: typing the account ID, not "y", is what stops a change aimed at the wrong account.
+func ReadAccountID(in io.Reader, out io.Writer, account string) error {
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%w: %v", ErrNotConfirmed, err)
 	}
-	if strings.TrimSpace(line) != p.AccountID {
+	if strings.TrimSpace(line) != account {
 		fmt.Fprintln(out)
 		return fmt.Errorf("%w: the account ID was not typed; nothing was done", ErrNotConfirmed)
 	}
