@@ -8,8 +8,8 @@ import (
 )
 
 // IAMTags is a TagLookup over one account's IAM API (iam:ListUserTags, every page). It ignores
-// the account ID it is asked about: give each account its own IAMTags, and dispatch with a
-// TagFunc when findings span accounts.
+// the account ID it is asked about: give each account its own IAMTags (the CLI applies
+// suppressions account by account).
 type IAMTags struct {
 	Client iam.ListUserTagsAPIClient
 }

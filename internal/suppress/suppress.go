@@ -147,22 +147,6 @@ type TagLookup interface {
 	UserTags(ctx context.Context, accountID, user string) (map[string]string, error)
 }
 
-// TagFunc adapts a function to TagLookup.
-type TagFunc func(ctx context.Context, accountID, user string) (map[string]string, error)
-
-// UserTags calls f.
-func (f TagFunc) UserTags(ctx context.Context, accountID, user string) (map[string]string, error) {
-	return f(ctx, accountID, user)
-}
-
-// StaticTags is a pre-fetched tag table: account ID, then user name, then tags.
-type StaticTags map[string]map[string]map[string]string
-
-// UserTags returns the recorded tags (none when the user is not in the table).
-func (s StaticTags) UserTags(_ context.Context, accountID, user string) (map[string]string, error) {
-	return s[accountID][user], nil
-}
-
 // ExpiredMatch is an expired rule that would have covered findings had it not expired.
 type ExpiredMatch struct {
 	Rule Rule `json:"rule"`

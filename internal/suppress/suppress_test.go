@@ -360,3 +360,11 @@ func TestApplyNoTagLookupsWithoutTagRules(t *testing.T) {
 		t.Errorf("nil set: %+v", res)
 	}
 }
+
+// StaticTags is a pre-fetched tag table for tests: account ID, then user name, then tags.
+type StaticTags map[string]map[string]map[string]string
+
+// UserTags returns the recorded tags (none when the user is not in the table).
+func (s StaticTags) UserTags(_ context.Context, accountID, user string) (map[string]string, error) {
+	return s[accountID][user], nil
+}
