@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
 	"strings"
 	"time"
@@ -375,15 +376,8 @@ func (p *parser) file(doc *yaml.Node) []Rule {
 		return nil
 	}
 	var rules []Rule
-	seen := map[string]bool{}
 	var list *yaml.Node
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := root.Content[i], resolveAlias(root.Content[i+1])
-		if seen[k.Value] {
-			p.errorf(k, "field %q given twice", k.Value)
-			continue
-		}
-		seen[k.Value] = true
+	for k, v := range p.fields(root) {
 		switch k.Value {
 		case "version":
 			if v.Kind != yaml.ScalarNode || v.Value != fmt.Sprint(Version) {
@@ -432,12 +426,7 @@ func (p *parser) rule(n *yaml.Node) (Rule, bool) {
 	}
 	before := len(p.errs)
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], resolveAlias(n.Content[i+1])
-		if seen[k.Value] {
-			p.errorf(k, "field %q given twice", k.Value)
-			continue
-		}
+	for k, v := range p.fields(n) {
 		seen[k.Value] = true
 		if k.Value == "user_tag" {
 			r.Tag = p.tag(v)
@@ -520,22 +509,36 @@ func (p *parser) scalar(field string, v *yaml.Node) (string, bool) {
 	return v.Value, true
 }
 
+// fields yields the key and (alias-resolved) value of each field of mapping n, once: a field
+// given twice is an error, and only its first value counts.
+func (p *parser) fields(n *yaml.Node) iter.Seq2[*yaml.Node, *yaml.Node] {
+	return func(yield func(*yaml.Node, *yaml.Node) bool) {
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if seen[k.Value] {
+				p.errorf(k, "field %q given twice", k.Value)
+				continue
+			}
+			seen[k.Value] = true
+			if !yield(k, resolveAlias(n.Content[i+1])) {
+				return
+			}
+		}
+	}
+}
+
 func (p *parser) tag(v *yaml.Node) *Tag {
 	if v.Kind != yaml.MappingNode {
 		p.errorf(v, "user_tag must be a mapping such as {key: team, value: data}, found %s", kindName(v))
 		return nil
 	}
 	t := &Tag{}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		k, val := v.Content[i], resolveAlias(v.Content[i+1])
-		if seen[k.Value] {
-			p.errorf(k, "field %q given twice", k.Value)
-			continue
-		}
-		seen[k.Value] = true
+	hasKey := false
+	for k, val := range p.fields(v) {
 		switch k.Value {
 		case "key":
+			hasKey = true
 			if s, ok := p.scalar("user_tag.key", val); ok {
 				if s == "" || len(s) > 128 {
 					p.errorf(val, "user_tag.key must be 1 to 128 characters")
@@ -553,7 +556,7 @@ func (p *parser) tag(v *yaml.Node) *Tag {
 			p.errorf(k, "unknown field %q in user_tag (known: key, value)", k.Value)
 		}
 	}
-	if !seen["key"] {
+	if !hasKey {
 		p.errorf(v, "user_tag has no key")
 	}
 	return t
