@@ -35,16 +35,8 @@ func expectFindings(accts ...fakeaws.SeededAccount) map[string]setupkeys.Status 
 	out := map[string]setupkeys.Status{}
 	for _, a := range accts {
 		for _, g := range a.Users {
-			var k fakeaws.Key
-			var st setupkeys.Status
-			switch g.Kind {
-			case fakeaws.KindSetupUnused:
-				k, st = g.User.Keys[0], setupkeys.StatusFail
-			case fakeaws.KindSetupUnusedSlot2:
-				k, st = g.User.Keys[1], setupkeys.StatusFail
-			case fakeaws.KindLegacySetupUnused:
-				k, st = g.User.Keys[0], setupkeys.StatusReview
-			default:
+			k, st, ok := g.Flagged()
+			if !ok {
 				continue
 			}
 			out[a.ID+"/"+g.User.Name+"/"+k.ID] = st

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"time"
+
+	"github.com/setupkeys/setupkeys"
 )
 
 // Kind is the shape of a generated user, and so what the setup-key rule (DESIGN.md, default
@@ -50,6 +52,20 @@ func (k Kind) Expect() (fail, review int) {
 		return 0, 1
 	}
 	return 0, 0
+}
+
+// Flagged is the key of g that the rule must flag and the status it must give it; ok is false for
+// a user with nothing to flag.
+func (g Generated) Flagged() (key Key, status setupkeys.Status, ok bool) {
+	switch g.Kind {
+	case KindSetupUnused:
+		return g.User.Keys[0], setupkeys.StatusFail, true
+	case KindSetupUnusedSlot2:
+		return g.User.Keys[1], setupkeys.StatusFail, true
+	case KindLegacySetupUnused:
+		return g.User.Keys[0], setupkeys.StatusReview, true
+	}
+	return Key{}, "", false
 }
 
 // Mix weighs the kinds of generated users. Counts are exact: with N users, kind k gets

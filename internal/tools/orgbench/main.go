@@ -197,16 +197,8 @@ func newFake(o options) (*fakeaws.Server, func() stats) {
 		exact[a.ID] = exactCalls(a.Users)
 		m := map[string]string{}
 		for _, g := range a.Users {
-			var k fakeaws.Key
-			var st setupkeys.Status
-			switch g.Kind {
-			case fakeaws.KindSetupUnused:
-				k, st = g.User.Keys[0], setupkeys.StatusFail
-			case fakeaws.KindSetupUnusedSlot2:
-				k, st = g.User.Keys[1], setupkeys.StatusFail
-			case fakeaws.KindLegacySetupUnused:
-				k, st = g.User.Keys[0], setupkeys.StatusReview
-			default:
+			k, st, ok := g.Flagged()
+			if !ok {
 				continue
 			}
 			m[g.User.Name+"/"+k.ID] = string(st)
