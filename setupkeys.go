@@ -237,7 +237,10 @@ type AccountResult struct {
 type Audit struct {
 	StartedAt time.Time
 	Window    time.Duration
-	Accounts  []AccountResult
+	// CallerAccount is the account whose credentials ran a live audit ("" for a report file):
+	// the account that must apply a plan made from it.
+	CallerAccount string
+	Accounts      []AccountResult
 }
 
 // Count tallies findings by status over every account.

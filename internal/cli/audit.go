@@ -167,6 +167,7 @@ func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags
 	if err != nil {
 		return audit, err
 	}
+	audit.CallerAccount = caller.Account
 	if !flags.Org.multiAccount() {
 		res, err := auditAccount(ctx, iam.NewFromConfig(caller.Config), caller.Account, flags.Exact, opts, supp, audit.StartedAt)
 		if err != nil {

@@ -89,7 +89,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", w)
 		}
 	}
-	p, err := makePlan(ctx, opts, audit)
+	p, err := makePlan(opts, audit)
 	if err != nil {
 		return err
 	}
@@ -128,14 +128,10 @@ func outputName(o string) string {
 
 // makePlan turns the audit into one plan: a single-account plan for one account, else one over
 // every account of the run, whose caller account must apply it.
-func makePlan(ctx context.Context, opts *PlanOptions, audit setupkeys.Audit) (*remediate.Plan, error) {
+func makePlan(opts *PlanOptions, audit setupkeys.Audit) (*remediate.Plan, error) {
 	now := opts.Now()
 	if opts.Source.Org.multiAccount() || len(audit.Accounts) != 1 {
-		caller, err := loadAWS(ctx, opts.Source.AWS)
-		if err != nil {
-			return nil, err
-		}
-		return remediate.NewAccountsPlan(audit.Accounts, caller.Account, opts.IncludeReview, now)
+		return remediate.NewAccountsPlan(audit.Accounts, audit.CallerAccount, opts.IncludeReview, now)
 	}
 	res := audit.Accounts[0]
 	if res.Err != nil {
