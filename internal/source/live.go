@@ -315,25 +315,18 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 // dropped, keys used since the report pass; each change earns a warning.
 func resolveFlagged(ctx context.Context, api resolveAPI, res *setupkeys.AccountResult, opts LiveOptions) error {
 	// Group the flagged findings by user, in report order: one ListAccessKeys and at most
-	// one GetLoginProfile per user. A finding ID seen before comes from a repeated report row
-	// (FromReport warns of it): it is resolved once, and the repeat dropped.
+	// one GetLoginProfile per user. (A repeated report row adds no finding: FromReport judges
+	// each key once.)
 	type work struct {
 		user  string
 		index []int // into res.Findings
 	}
 	var users []*work
 	byUser := map[string]*work{}
-	seen := map[string]bool{}
-	var repeats []int // into res.Findings
 	for i, f := range res.Findings {
 		if f.Status != setupkeys.StatusFail && f.Status != setupkeys.StatusReview {
 			continue
 		}
-		if seen[f.ID] {
-			repeats = append(repeats, i)
-			continue
-		}
-		seen[f.ID] = true
 		w := byUser[f.ARN]
 		if w == nil {
 			w = &work{user: f.User}
@@ -364,9 +357,6 @@ func resolveFlagged(ctx context.Context, api resolveAPI, res *setupkeys.AccountR
 		return err
 	}
 	replaced := make(map[int]*setupkeys.Finding, len(res.Findings))
-	for _, i := range repeats {
-		replaced[i] = nil
-	}
 	for i, w := range users {
 		for j, fi := range w.index {
 			replaced[fi] = outcomes[i].findings[j]
