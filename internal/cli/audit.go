@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,10 +75,14 @@ type AuditOptions struct {
 	Now func() time.Time
 
 	Source     SourceFlags
-	Format     string
+	Output     OutputFlags
 	All        bool
 	Strict     bool
 	ShowKeyIDs bool
+	// Outputs are the renderers to run, resolved from Output before the audit starts.
+	Outputs []Output
+	// Version is setupkeys' version, named by the formats that name the tool.
+	Version string
 }
 
 // NewCmdAudit builds `setupkeys audit`. runF replaces the run in tests of flag parsing.
@@ -92,12 +94,15 @@ func NewCmdAudit(f *Factory, runF func(context.Context, *AuditOptions) error) *c
 		Example: `  setupkeys audit --report examples/credential-report.csv
   aws iam get-credential-report | setupkeys audit --report -
   setupkeys audit --profile prod --format json
-  setupkeys audit --exact --all`,
+  setupkeys audit --exact --all
+  setupkeys audit --format json --output audit.json --format table`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !slices.Contains(report.Formats, opts.Format) {
-				return BadInput(fmt.Errorf("--format %q: want one of %s", opts.Format, strings.Join(report.Formats, ", ")))
+			var err error
+			if opts.Outputs, err = opts.Output.Outputs(); err != nil {
+				return err
 			}
+			opts.Version = cmd.Root().Version
 			if err := opts.Source.validate(); err != nil {
 				return err
 			}
@@ -108,7 +113,7 @@ func NewCmdAudit(f *Factory, runF func(context.Context, *AuditOptions) error) *c
 		},
 	}
 	opts.Source.register(cmd)
-	cmd.Flags().StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats, ", "))
+	opts.Output.register(cmd, "table")
 	cmd.Flags().BoolVar(&opts.All, "all", false, "list passing keys too")
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat review findings as failures (exit 3)")
 	cmd.Flags().BoolVar(&opts.ShowKeyIDs, "show-key-ids", false, "print access key IDs in full in the table (JSON and CSV always do)")
@@ -120,8 +125,8 @@ func auditRun(ctx context.Context, opts *AuditOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := report.Render(opts.IO.Out, opts.Format, audit, report.Options{ShowKeyIDs: opts.ShowKeyIDs, Now: opts.Now(), IndentJSON: opts.IO.StdoutIsTTY}); err != nil {
-		return fmt.Errorf("writing output: %w", err)
+	if err := writeOutputs(opts.IO, opts.Outputs, audit, report.Options{ShowKeyIDs: opts.ShowKeyIDs, Now: opts.Now(), Strict: opts.Strict, ToolVersion: opts.Version}); err != nil {
+		return err
 	}
 	return auditExit(audit, opts.Strict)
 }

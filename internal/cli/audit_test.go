@@ -47,13 +47,13 @@ func TestAuditFlags(t *testing.T) {
 		check   func(t *testing.T, o *AuditOptions)
 	}{
 		{"defaults", []string{"--report", "r.csv"}, "", func(t *testing.T, o *AuditOptions) {
-			if o.Format != "table" || o.Source.Window != 10*time.Minute || o.All || o.Strict || o.ShowKeyIDs || o.Source.Exact {
+			if len(o.Outputs) != 1 || o.Outputs[0] != (Output{Format: "table"}) || o.Source.Window != 10*time.Minute || o.All || o.Strict || o.ShowKeyIDs || o.Source.Exact {
 				t.Errorf("defaults: %+v", o)
 			}
 		}},
 		{"everything", []string{"--profile", "p", "--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:1", "--exact", "--format", "json", "--all", "--strict", "--window", "90s", "--show-key-ids"}, "", func(t *testing.T, o *AuditOptions) {
 			s := o.Source
-			if s.AWS.Profile != "p" || s.AWS.Region != "eu-west-1" || s.AWS.EndpointURL != "http://127.0.0.1:1" || !s.Exact || o.Format != "json" || !o.All || !o.Strict || s.Window != 90*time.Second || !o.ShowKeyIDs {
+			if s.AWS.Profile != "p" || s.AWS.Region != "eu-west-1" || s.AWS.EndpointURL != "http://127.0.0.1:1" || !s.Exact || len(o.Outputs) != 1 || o.Outputs[0] != (Output{Format: "json"}) || !o.All || !o.Strict || s.Window != 90*time.Second || !o.ShowKeyIDs {
 				t.Errorf("parsed: %+v", o)
 			}
 		}},

@@ -3,7 +3,6 @@
 package report
 
 import (
-	"bufio"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -31,30 +30,11 @@ type Options struct {
 	// IndentJSON pretty-prints JSON for a person at a terminal; pipes get compact JSON, which is
 	// several times faster to write for large audits.
 	IndentJSON bool
-}
-
-// Formats lists the output formats by name.
-var Formats = []string{"table", "json", "csv"}
-
-// Render writes a in the named format, buffered: the table is many small writes, and each would
-// be a system call on a terminal or a pipe.
-func Render(w io.Writer, format string, a setupkeys.Audit, opts Options) error {
-	bw := bufio.NewWriterSize(w, 64*1024)
-	var err error
-	switch format {
-	case "table":
-		err = Table(bw, a, opts)
-	case "json":
-		err = JSON(bw, a, opts)
-	case "csv":
-		err = CSV(bw, a)
-	default:
-		return fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Formats, ", "))
-	}
-	if err != nil {
-		return err
-	}
-	return bw.Flush()
+	// Strict marks review findings as failures where a format has failures (JUnit), as
+	// --strict does for the exit code.
+	Strict bool
+	// ToolVersion is setupkeys' version, for formats that name the tool (SARIF, OCSF).
+	ToolVersion string
 }
 
 // Document is the JSON output, documented in README.md ("JSON output").

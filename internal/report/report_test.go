@@ -102,3 +102,21 @@ func TestRenderUnknownFormat(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+func TestRegistry(t *testing.T) {
+	if len(Formats) != len(registry) {
+		t.Fatalf("Formats %v, registry %d entries", Formats, len(registry))
+	}
+	for _, name := range Formats {
+		if render, ok := Lookup(name); !ok || render == nil {
+			t.Errorf("format %q has no renderer", name)
+		}
+	}
+	if _, ok := Lookup("xml"); ok {
+		t.Error("xml found")
+	}
+	err := Render(&bytes.Buffer{}, "xml", setupkeys.Audit{}, Options{})
+	if err == nil || !strings.Contains(err.Error(), `unknown format "xml"`) {
+		t.Errorf("Render xml: %v", err)
+	}
+}
