@@ -199,9 +199,11 @@ func TestCheck(t *testing.T) {
 			wantCalls: map[string]int{"ListAccessKeys": 3, "GetLoginProfile": 1, "GetAccessKeyLastUsed": 1},
 		},
 		{
-			name:      "access denied is an error naming the user and the call",
-			req:       report(Want{Slot: 1, Created: sec}),
-			change:    func(f *fakeIAM) { f.fail["GetLoginProfile"] = &smithy.GenericAPIError{Code: "AccessDenied", Message: "no"} },
+			name: "access denied is an error naming the user and the call",
+			req:  report(Want{Slot: 1, Created: sec}),
+			change: func(f *fakeIAM) {
+				f.fail["GetLoginProfile"] = &smithy.GenericAPIError{Code: "AccessDenied", Message: "no"}
+			},
 			wantErr:   "user alice: iam GetLoginProfile: api error AccessDenied",
 			wantCalls: map[string]int{"ListAccessKeys": 3, "GetLoginProfile": 1},
 		},
