@@ -149,7 +149,7 @@ func TestApplyAndRollbackBadFiles(t *testing.T) {
 	}{
 		{[]string{"apply", dir + "/missing.json", "--yes"}, "no such file"},
 		{[]string{"apply", bad, "--yes"}, "bad plan"},
-		{[]string{"apply", syntax, "--yes"}, "bad plan: " + syntax + ": invalid JSON at byte 25 (line 2, column 23)"},
+		{[]string{"apply", syntax, "--yes"}, "bad plan: " + syntax + ":2:23: invalid JSON"},
 		{[]string{"rollback", dir + "/missing.jsonl", "--yes"}, "no such file"},
 		{[]string{"rollback", bad, "--yes"}, "bad journal"},
 		{[]string{"rollback", torn, "--yes"}, "the journal is empty"},

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/strictjson"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // Column names of the credential report that the audit needs. Others are tolerated and ignored.
@@ -43,17 +44,23 @@ const rootUser = "<root_account>"
 
 // Error is a problem with the input, named by place: the file, the line and the column when known.
 type Error struct {
-	File   string
-	Line   int
+	File string
+	Line int
+	// Col is the 1-based byte column within the line, 0 when unknown.
+	Col int
+	// Column is the report column's name, when the fault is in one.
 	Column string
 	Err    error
 }
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
+	b.WriteString(termsafe.String(e.File))
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
+		if e.Col > 0 {
+			fmt.Fprintf(&b, ":%d", e.Col)
+		}
 	}
 	if e.Column != "" {
 		fmt.Fprintf(&b, ": column %s", e.Column)
@@ -139,18 +146,15 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	return rd, nil
 }
 
+// MaxJSONSize is the largest `aws iam get-credential-report` JSON read: a report of 5,000
+// users is under 3 MiB in base64.
+const MaxJSONSize = 64 << 20
+
 func (rd *Reader) openJSON(r io.Reader) (io.Reader, error) {
 	var out cliOutput
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&out); err != nil {
-		var syn *json.SyntaxError
-		if errors.As(err, &syn) {
-			return nil, &Error{File: rd.name, Err: fmt.Errorf("invalid JSON at byte %d: %v", syn.Offset, err)}
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-			return nil, &Error{File: rd.name, Err: errors.New("truncated JSON: the object does not end")}
-		}
-		return nil, &Error{File: rd.name, Err: fmt.Errorf("invalid JSON: %v", err)}
+	// Strict: a second "Content" (or a "content") must not hide the report's failing keys.
+	if err := strictjson.Read(r, rd.name, MaxJSONSize, &out); err != nil {
+		return nil, jsonError(rd.name, err)
 	}
 	if out.Content == nil {
 		return nil, &Error{File: rd.name, Column: "Content", Err: errors.New("JSON has no Content field: expected the output of `aws iam get-credential-report`")}
@@ -172,6 +176,21 @@ func (rd *Reader) openJSON(r io.Reader) (io.Reader, error) {
 	content = bytes.TrimPrefix(content, []byte("\ufeff"))
 	return bytes.NewReader(content), nil
 }
+
+// jsonError turns a strictjson error into an *Error naming the same place.
+func jsonError(name string, err error) error {
+	var se *strictjson.Error
+	if !errors.As(err, &se) {
+		return &Error{File: name, Err: err}
+	}
+	return &Error{File: name, Line: se.Line, Col: se.Column, Err: jsonMsg{se}}
+}
+
+// jsonMsg is a strictjson error without its place, which Error prints.
+type jsonMsg struct{ e *strictjson.Error }
+
+func (m jsonMsg) Error() string { return m.e.Msg }
+func (m jsonMsg) Unwrap() error { return m.e }
 
 func (rd *Reader) openCSV(body io.Reader) error {
 	cr := csv.NewReader(&bomStripper{r: body})

@@ -364,8 +364,10 @@ func TestJournalDamage(t *testing.T) {
 	// Found by FuzzReadJournal: lines that decoded but that Apply and Rollback would misread.
 	good := `{"time":"2025-05-01T13:00:00Z","plan_id":"p","run":"r","account_id":"111111111111","action":"deactivate","phase":"done","user":"u1","access_key_id":"AKIAKEY0000000000001"}`
 	for _, tt := range []struct{ name, line, want string }{
-		{"text after the entry", good + "0", "text after the entry"},
-		{"two entries run together", good + good, "text after the entry"},
+		{"text after the entry", good + "0", "172: more than one JSON value"},
+		{"two entries run together", good + good, "172: more than one JSON value"},
+		{"duplicate phase", strings.Replace(good, `"phase":"done"`, `"phase":"intent","phase":"done"`, 1), `field "phase" appears twice`},
+		{"case variant", strings.Replace(good, `"phase"`, `"Phase"`, 1), `unknown field "Phase"`},
 		{"unknown action", strings.Replace(good, `"deactivate"`, `"deactivatf"`, 1), `unknown action "deactivatf"`},
 		{"unknown phase", strings.Replace(good, `"done"`, `"dome"`, 1), `unknown phase "dome"`},
 		{"no user", strings.Replace(good, `"u1"`, `""`, 1), "not a setupkeys journal entry"},
@@ -373,7 +375,7 @@ func TestJournalDamage(t *testing.T) {
 		{"no time", strings.Replace(good, `"2025-05-01T13:00:00Z"`, `null`, 1), "not a setupkeys journal entry"},
 	} {
 		os.WriteFile(w.journal, []byte(good+"\n"+tt.line+"\n"), 0o600)
-		if _, err := ReadJournal(w.journal); !errors.Is(err, ErrBadJournal) || !strings.Contains(err.Error(), "journal.jsonl:2: "+tt.want) {
+		if _, err := ReadJournal(w.journal); !errors.Is(err, ErrBadJournal) || !strings.Contains(err.Error(), "journal.jsonl:2:") || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v", tt.name, err)
 		}
 	}

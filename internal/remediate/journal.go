@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/setupkeys/setupkeys/internal/strictjson"
 )
 
 // Phase is where an entry stands in one key's action.
@@ -140,14 +142,10 @@ func parseJournal(data []byte, name string) (entries []Entry, valid int, err err
 			continue
 		}
 		var e Entry
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&e); err != nil {
-			return nil, 0, fmt.Errorf("%w: %s:%d: %v", ErrBadJournal, name, line, err)
-		}
-		// One entry per line: text after it is damage (two writes run together), not ignored.
-		if len(bytes.Trim(raw[dec.InputOffset():], " \t\r")) > 0 {
-			return nil, 0, fmt.Errorf("%w: %s:%d: text after the entry", ErrBadJournal, name, line)
+		// Strict: exact names, no duplicate (a second "phase" must not hide the first), no
+		// unknown field, one entry per line (two writes run together are damage).
+		if err := strictjson.UnmarshalAt(name, line, raw, &e); err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrBadJournal, err)
 		}
 		if e.Time.IsZero() || e.PlanID == "" || e.AccountID == "" || e.User == "" || e.AccessKeyID == "" || e.Action == "" || e.Phase == "" {
 			return nil, 0, fmt.Errorf("%w: %s:%d: not a setupkeys journal entry", ErrBadJournal, name, line)

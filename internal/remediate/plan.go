@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/strictjson"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // FormatVersion is the plan format this package writes and reads.
@@ -497,52 +499,22 @@ func (p *Plan) Save(path string) error {
 	return writeFileAtomic(path, buf.Bytes(), 0o600)
 }
 
-// ReadPlan reads and validates a plan; name names it in messages. Unknown fields are refused: a
-// plan is acted on, so a misspelt field must not be silently ignored.
+// MaxPlanSize is the largest plan file read. A plan is about 600 bytes a key: 64 MiB holds
+// 100,000 keys, ten accounts of 5,000 users with two keys each; a larger file is not a plan.
+const MaxPlanSize = 64 << 20
+
+// ReadPlan reads and validates a plan; name names it in messages. It is read strictly
+// (strictjson): a plan is acted on, so a misspelt, case-variant or repeated field must not be
+// silently ignored or hide another, and a plan over MaxPlanSize is refused unread.
 func ReadPlan(r io.Reader, name string) (*Plan, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var p Plan
-	if err := dec.Decode(&p); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return nil, fmt.Errorf("%w: %s: invalid JSON at %s: %v", ErrBadPlan, name, jsonPos(data, syn.Offset), err)
-		case errors.As(err, &typ):
-			return nil, fmt.Errorf("%w: %s: the value ending at %s: %v", ErrBadPlan, name, jsonPos(data, typ.Offset), err)
-		case errors.Is(err, io.EOF):
-			return nil, fmt.Errorf("%w: %s: empty: no plan in it", ErrBadPlan, name)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, fmt.Errorf("%w: %s: truncated JSON: the plan does not end (%d bytes)", ErrBadPlan, name, len(data))
-		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrBadPlan, name, err)
-	}
-	// Only white space may follow; dec.More would let a stray ] or } through.
-	if _, err := dec.Token(); err != io.EOF {
-		end := dec.InputOffset()
-		rest := data[end:]
-		pos := end + int64(len(rest)-len(bytes.TrimLeft(rest, " \t\r\n"))) + 1
-		return nil, fmt.Errorf("%w: %s: more than one JSON value: text after the plan at %s", ErrBadPlan, name, jsonPos(data, pos))
+	if err := strictjson.Read(r, name, MaxPlanSize, &p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadPlan, err)
 	}
 	if err := p.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", termsafe.String(name), err)
 	}
 	return &p, nil
-}
-
-// jsonPos names the pos-th byte of data (counted from 1, as json.SyntaxError.Offset does) for
-// people: "byte N (line L, column C)", lines and columns counted from 1, columns in bytes.
-func jsonPos(data []byte, pos int64) string {
-	pos = max(1, min(pos, int64(len(data))+1))
-	before := data[:pos-1]
-	line := bytes.Count(before, []byte{'\n'}) + 1
-	col := len(before) - bytes.LastIndexByte(before, '\n')
-	return fmt.Sprintf("byte %d (line %d, column %d)", pos, line, col)
 }
 
 // LoadPlan reads the plan file at path.

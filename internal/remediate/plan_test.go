@@ -279,17 +279,20 @@ func TestReadPlanJSONErrorsSayWhere(t *testing.T) {
 	p.Write(&buf)
 	good := buf.String()
 	tests := []struct{ name, src, want string }{
-		{"syntax on line 1", `{"format_version": 1,, "plan_id": "plan-1"}`, "invalid JSON at byte 22 (line 1, column 22): invalid character ','"},
-		{"syntax further down", strings.Replace(good, `"plan_id":`, `"plan_id"`, 1), "invalid JSON at byte 38 (line 3, column 13): invalid character '\"' after object key"},
-		{"wrong type", strings.Replace(good, `"format_version": 1`, `"format_version": "1"`, 1), "the value ending at byte 25 (line 2, column 23): json: cannot unmarshal string"},
-		{"truncated", good[:50], "truncated JSON: the plan does not end (50 bytes)"},
-		{"empty", " \n", "empty: no plan in it"},
-		{"text after", good + "\n ]", fmt.Sprintf("more than one JSON value: text after the plan at byte %d (line %d, column 2)", len(good)+3, strings.Count(good, "\n")+2)},
+		{"syntax on line 1", `{"format_version": 1,, "plan_id": "plan-1"}`, `:1:22: invalid JSON: invalid character ',' at start of value near ", \"plan_id\": \"plan-1\"}"`},
+		{"syntax further down", strings.Replace(good, `"plan_id":`, `"plan_id"`, 1), `:3:13: invalid JSON: invalid character '"' after object name (expecting ':')`},
+		{"wrong type", strings.Replace(good, `"format_version": 1`, `"format_version": "1"`, 1), `:2:21: cannot use a JSON string "\"1\"" (want an integer) at /format_version`},
+		{"truncated", good[:50], ":3:26: truncated JSON: the value does not end (50 bytes read)"},
+		{"empty", " \n", ":1:1: empty: no JSON value"},
+		{"text after", good + "\n ]", fmt.Sprintf(":%d:2: more than one JSON value: text after the first", strings.Count(good, "\n")+2)},
+		{"duplicate field", strings.Replace(good, `"plan_id":`, `"plan_id": "plan-0", "plan_id":`, 1), `:3:24: field "plan_id" appears twice in the same object`},
+		{"case variant", strings.Replace(good, `"plan_id":`, `"Plan_ID":`, 1), `:3:3: unknown field "Plan_ID" (field names are exact, case included)`},
+		{"invalid utf-8", strings.Replace(good, `"user": "alice"`, "\"user\": \"al\xffice\"", 1), `:15:18: invalid JSON: invalid UTF-8 near "\xffice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ReadPlan(strings.NewReader(tt.src), "plan.json")
-			if !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "plan.json: "+tt.want) {
+			if !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "plan.json"+tt.want) {
 				t.Errorf("err = %v\nwant %q", err, tt.want)
 			}
 		})
