@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/credreport"
@@ -49,9 +50,11 @@ func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Option
 	}
 	res := setupkeys.AccountResult{Source: src}
 	// A report has one row per user; a repeated ARN means the file was edited or concatenated.
-	// Remember a few bytes per user (not the rows) to say so, and to judge each key once: the
-	// first row that shows a key decides it.
-	seen := map[uint64]seenUser{}
+	// Remember each ARN and a few bytes per user (not the rows) to say so, and to judge each key
+	// once: the first row that shows a key decides it. The ARN itself is the key, so two users
+	// are never taken for one (a hash of it was: crafted names collide).
+	seen := map[string]seenUser{}
+	var arns arena
 	var verdicts []rule.Verdict
 	for {
 		u, err := rd.Next()
@@ -65,14 +68,17 @@ func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Option
 		if res.AccountID == "" && u.AccountID != "" {
 			res.AccountID = u.AccountID
 		}
-		h := hashString(u.ARN)
-		first, dup := seen[h]
+		first, dup := seen[u.ARN]
 		if dup {
 			res.Users--
 			u.Keys = first.unjudged(u.Keys)
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s:%d: user %s appears again (first on line %d): keys already judged there are not judged again", name, u.Line, u.Name, first.line))
 		}
-		seen[h] = first.add(u)
+		if dup {
+			seen[u.ARN] = first.add(u)
+		} else {
+			seen[arns.clone(u.ARN)] = first.add(u)
+		}
 		verdicts = opts.keep(&res, u, src, verdicts)
 	}
 	return res, nil
@@ -111,12 +117,23 @@ func (s seenUser) unjudged(keys []setupkeys.AccessKey) []setupkeys.AccessKey {
 	return out
 }
 
-// hashString is 64-bit FNV-1a, inline so that the per-user path does not allocate a hasher.
-func hashString(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
+// arenaChunk is the size of the strings an arena copies into.
+const arenaChunk = 64 << 10
+
+// arena copies strings end to end into large shared ones, so that keeping many short strings
+// costs their bytes and no allocation each. It matters for report fields: they are slices of
+// their row's string, so keeping a field as is would keep the whole row.
+type arena struct{ b strings.Builder }
+
+// clone returns a copy of s that lives in the arena.
+func (a *arena) clone(s string) string {
+	if a.b.Cap()-a.b.Len() < len(s) {
+		// Strings handed out so far keep the old buffer alive; a Builder never rewrites bytes
+		// it has written.
+		a.b = strings.Builder{}
+		a.b.Grow(max(arenaChunk, len(s)))
 	}
-	return h
+	start := a.b.Len()
+	a.b.WriteString(s)
+	return a.b.String()[start:]
 }

@@ -1,6 +1,9 @@
 package source
 
 import (
+	"bytes"
+	"hash/fnv"
+	"os"
 	"strings"
 	"testing"
 
@@ -41,5 +44,36 @@ func TestFromReportDuplicateRows(t *testing.T) {
 				t.Errorf("users %d, findings %d, warnings %q; want 1, %d, %d", res.Users, len(res.Findings), res.Warnings, tt.wantFails, tt.wantWarn)
 			}
 		})
+	}
+}
+
+// Two users whose ARNs have the same 64-bit FNV-1a hash (found by testdata/fnvcollide.go) are two
+// users: each one's failing key is judged, and neither is taken for a repeat of the other (both
+// made in the same second, so a key check by creation time alone would drop the second one's key).
+func TestFromReportHashTwinsAreTwoUsers(t *testing.T) {
+	data, err := os.ReadFile("testdata/fnv-collision.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := FromReport(bytes.NewReader(data), "fnv-collision.csv", setupkeys.SourceReportFile, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arns []string
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n")[1:] {
+		arns = append(arns, strings.Split(line, ",")[1])
+	}
+	oldHash := func(s string) uint64 { h := fnv.New64a(); h.Write([]byte(s)); return h.Sum64() }
+	if len(arns) != 2 || arns[0] == arns[1] || oldHash(arns[0]) != oldHash(arns[1]) {
+		t.Fatalf("test data: want two ARNs with one FNV-1a hash, got %q", arns)
+	}
+	failed := map[string]bool{}
+	for _, f := range res.Findings {
+		if f.Status == setupkeys.StatusFail {
+			failed[f.ARN] = true
+		}
+	}
+	if res.Users != 2 || len(res.Warnings) != 0 || !failed[arns[0]] || !failed[arns[1]] {
+		t.Errorf("users %d, warnings %q, failed %v; want both users judged, each key failing", res.Users, res.Warnings, failed)
 	}
 }
