@@ -8,16 +8,14 @@ import (
 	"os"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/credreport"
 	"github.com/setupkeys/setupkeys/internal/org"
+	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/report"
 	"github.com/setupkeys/setupkeys/internal/rule"
-	"github.com/setupkeys/setupkeys/internal/source"
 	"github.com/setupkeys/setupkeys/internal/suppress"
 )
 
@@ -121,7 +119,7 @@ func NewCmdAudit(f *Factory, runF func(context.Context, *AuditOptions) error) *c
 }
 
 func auditRun(ctx context.Context, opts *AuditOptions) error {
-	audit, err := collect(ctx, opts.IO, opts.Now, opts.Source, source.Options{Rule: rule.Options{Window: opts.Source.Window}, KeepPassing: opts.All})
+	audit, err := collect(ctx, opts.IO, opts.Now, opts.Source, opts.All)
 	if err != nil {
 		return err
 	}
@@ -148,63 +146,49 @@ func auditExit(a setupkeys.Audit, strict bool) error {
 	return nil
 }
 
-// collect reads the chosen source into an audit, suppressions applied.
-func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags SourceFlags, opts source.Options) (setupkeys.Audit, error) {
-	audit := setupkeys.Audit{StartedAt: now(), Window: flags.Window}
-	var supp *suppress.Set
+// collect runs the audit pipeline on the chosen source, suppressions applied.
+func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags SourceFlags, keepPassing bool) (setupkeys.Audit, error) {
+	cfg := pipeline.Config{Exact: flags.Exact, Rule: rule.Options{Window: flags.Window}, KeepPassing: keepPassing, Now: now}
 	if flags.Suppressions != "" {
 		var err error
-		if supp, err = suppress.Load(flags.Suppressions); err != nil {
-			return audit, BadInput(err)
+		if cfg.Suppressions, err = suppress.Load(flags.Suppressions); err != nil {
+			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, BadInput(err)
 		}
 	}
 	if flags.ReportPath != "" {
-		res, err := readReportFile(streams.In, flags.ReportPath, opts)
+		r, name, err := openReport(streams.In, flags.ReportPath)
 		if err != nil {
-			return audit, err
+			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, err
 		}
-		// A report file has no tags to read: tag suppressions cannot match, and say so.
-		applySuppressions(ctx, supp, &res, nil, audit.StartedAt)
-		audit.Accounts = []setupkeys.AccountResult{res}
-		return audit, nil
+		defer r.Close()
+		cfg.Report, cfg.ReportName = r, name
+		audit, err := pipeline.Run(ctx, cfg, pipeline.Clients{})
+		var perr *credreport.Error
+		if errors.As(err, &perr) {
+			return audit, BadInput(err)
+		}
+		return audit, err
 	}
 	caller, err := loadAWS(ctx, flags.AWS)
 	if err != nil {
-		return audit, err
+		return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, err
 	}
-	audit.CallerAccount = caller.Account
-	if !flags.Org.multiAccount() {
-		res, err := auditAccount(ctx, iam.NewFromConfig(caller.Config), caller.Account, flags.Exact, opts, supp, audit.StartedAt)
-		if err != nil {
-			return audit, err
-		}
-		audit.Accounts = []setupkeys.AccountResult{res}
-		return audit, nil
+	if flags.Org.multiAccount() {
+		// One HTTP client for every account keeps sockets and memory flat in the number of accounts.
+		caller.Config = org.ShareHTTPClient(caller.Config, 0)
+		cfg.Accounts = flags.Org.accounts(streams)
 	}
-	// One HTTP client for every account keeps sockets and memory flat in the number of accounts.
-	caller.Config = org.ShareHTTPClient(caller.Config, 0)
-	audit.Accounts, err = auditAccounts(ctx, streams, caller, flags, func(ctx context.Context, cfg aws.Config, account string) (setupkeys.AccountResult, error) {
-		return auditAccount(ctx, iam.NewFromConfig(cfg), account, flags.Exact, opts, supp, audit.StartedAt)
-	})
-	return audit, err
+	return pipeline.Run(ctx, cfg, pipeline.SDK(caller.Config, caller.Account, flags.Org.role(caller.ARN)))
 }
 
-func readReportFile(stdin io.Reader, path string, opts source.Options) (setupkeys.AccountResult, error) {
-	name, r := path, stdin
+// openReport opens the report file at path, "-" for stdin, and names it for messages.
+func openReport(stdin io.Reader, path string) (io.ReadCloser, string, error) {
 	if path == "-" {
-		name = "stdin"
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return setupkeys.AccountResult{}, BadInput(err)
-		}
-		defer f.Close()
-		r = f
+		return io.NopCloser(stdin), "stdin", nil
 	}
-	res, err := source.FromReport(r, name, setupkeys.SourceReportFile, opts)
-	var perr *credreport.Error
-	if errors.As(err, &perr) {
-		return res, BadInput(err)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", BadInput(err)
 	}
-	return res, err
+	return f, path, nil
 }

@@ -1,17 +1,15 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/spf13/cobra"
 
-	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/org"
+	"github.com/setupkeys/setupkeys/internal/pipeline"
 )
 
 // OrgFlags choose the accounts of a multi-account run and how to reach each one.
@@ -87,24 +85,13 @@ func (o OrgFlags) AccountConfig(c Caller, account string) (aws.Config, error) {
 	return org.AccountConfig(c.Config, account, c.Account, o.role(c.ARN))
 }
 
-// auditAccounts audits the selected accounts, each through its own configuration, and keeps only
-// their results. One account's failure is recorded in its result and never stops the others.
-func auditAccounts(ctx context.Context, streams IOStreams, c Caller, flags SourceFlags, auditOne func(context.Context, aws.Config, string) (setupkeys.AccountResult, error)) ([]setupkeys.AccountResult, error) {
-	o := flags.Org
-	var orgAPI org.OrganizationsAPI
-	if o.Org || len(o.OUs) > 0 || len(o.Accounts) == 0 {
-		orgAPI = organizations.NewFromConfig(c.Config)
+// accounts is the multi-account part of the audit's pipeline configuration.
+func (o OrgFlags) accounts(streams IOStreams) *pipeline.Accounts {
+	return &pipeline.Accounts{
+		Organization:      o.Org,
+		Selection:         o.selection(),
+		Concurrency:       o.Concurrency,
+		PerAccountTimeout: o.AccountTimeout,
+		Progress:          org.NewProgress(streams.ErrOut, streams.StderrIsTTY, o.Quiet),
 	}
-	accounts, err := org.Select(ctx, orgAPI, o.selection())
-	if err != nil {
-		return nil, fmt.Errorf("selecting accounts: %w", err)
-	}
-	run := org.RunOptions{Concurrency: o.Concurrency, PerAccountTimeout: o.AccountTimeout, Progress: org.NewProgress(streams.ErrOut, streams.StderrIsTTY, o.Quiet)}
-	return org.Collect(ctx, accounts, run, func(ctx context.Context, a org.Account) (setupkeys.AccountResult, error) {
-		cfg, err := o.AccountConfig(c, a.ID)
-		if err != nil {
-			return setupkeys.AccountResult{}, err
-		}
-		return auditOne(ctx, cfg, a.ID)
-	})
 }

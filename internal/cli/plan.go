@@ -11,8 +11,6 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/remediate"
-	"github.com/setupkeys/setupkeys/internal/rule"
-	"github.com/setupkeys/setupkeys/internal/source"
 )
 
 // PlanOptions is everything `setupkeys plan` needs.
@@ -80,7 +78,7 @@ accounts that could not be audited.`,
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
 	flags := opts.Source
-	audit, err := collect(ctx, opts.IO, opts.Now, flags, source.Options{Rule: rule.Options{Window: flags.Window}})
+	audit, err := collect(ctx, opts.IO, opts.Now, flags, false)
 	if err != nil {
 		return err
 	}
