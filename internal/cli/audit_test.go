@@ -90,7 +90,7 @@ func TestAuditFlags(t *testing.T) {
 }
 
 func TestAuditExample(t *testing.T) {
-	for _, format := range []string{"table", "json", "csv"} {
+	for _, format := range report.Formats {
 		t.Run(format, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "", "audit", "--report", exampleReport, "--format", format, "--all")
 			if code != ExitFailed {

@@ -23,6 +23,7 @@ var registry = []Format{
 	{"table", Table},
 	{"json", JSON},
 	{"csv", func(w io.Writer, a setupkeys.Audit, _ Options) error { return CSV(w, a) }},
+	{"sarif", SARIF},
 }
 
 // Formats lists the output formats by name.
