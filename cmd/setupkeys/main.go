@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys/internal/cli"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 var version = "dev"
@@ -27,7 +28,8 @@ func run() int {
 	err := root.ExecuteContext(ctx)
 	code, msg := cli.ExitCode(err)
 	if msg != "" {
-		fmt.Fprintln(os.Stderr, "setupkeys: "+msg)
+		// Errors quote file names and values from the input: never raw on a terminal.
+		fmt.Fprintln(os.Stderr, "setupkeys: "+termsafe.String(msg))
 	}
 	return code
 }

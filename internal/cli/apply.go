@@ -14,6 +14,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/remediate"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // RoleFlags are how apply and rollback reach the member accounts of a multi-account plan: the
@@ -139,7 +140,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			remediate.ErrWrongAccount, opts.PlanPath, what, p.AccountID, caller.Account, caller.ARN))
 	}
 	if opts.Yes {
-		fmt.Fprintf(opts.IO.ErrOut, "Applying plan %s: %s %s (journal %s)\n", p.ID, opts.Action, planScope(p), opts.JournalPath)
+		fmt.Fprintf(opts.IO.ErrOut, "Applying plan %s: %s %s (journal %s)\n", p.ID, opts.Action, planScope(p), termsafe.String(opts.JournalPath))
 	} else if err := remediate.Confirm(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, p, opts.Action); err != nil {
 		return remediateError(err)
 	}
@@ -169,13 +170,13 @@ func planScope(p *remediate.Plan) string {
 // progressLine prints each key's result on w as it comes.
 func progressLine(w io.Writer, withAccount bool) func(remediate.KeyResult) {
 	return func(r remediate.KeyResult) {
-		where := r.User
+		where := termsafe.String(r.User)
 		if withAccount {
-			where = r.AccountID + " " + r.User
+			where = r.AccountID + " " + where
 		}
 		line := fmt.Sprintf("%s %s %s", r.Outcome, where, setupkeys.MaskKeyID(r.AccessKeyID))
 		if r.Reason != "" {
-			line += ": " + r.Reason
+			line += ": " + termsafe.String(r.Reason)
 		}
 		fmt.Fprintln(w, line)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/remediate"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // PlanOptions is everything `setupkeys plan` needs.
@@ -84,7 +85,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	}
 	for _, a := range audit.Accounts {
 		for _, w := range a.Warnings {
-			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", w)
+			fmt.Fprintf(opts.IO.ErrOut, "warning: %s\n", termsafe.String(w))
 		}
 	}
 	p, err := makePlan(opts, audit)
@@ -110,9 +111,9 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	}
 	switch {
 	case !p.Resolved:
-		fmt.Fprintf(opts.IO.ErrOut, "The plan cannot be applied until its keys are resolved: setupkeys plan --report %s --resolve -o %s, with credentials for account %s.\n", flags.ReportPath, outputName(opts.Output), p.AccountID)
+		fmt.Fprintf(opts.IO.ErrOut, "The plan cannot be applied until its keys are resolved: setupkeys plan --report %s --resolve -o %s, with credentials for account %s.\n", termsafe.String(flags.ReportPath), termsafe.String(outputName(opts.Output)), p.AccountID)
 	case len(p.Actions) > 0 && opts.Output != "-":
-		fmt.Fprintf(opts.IO.ErrOut, "Wrote %s. Review it, then: setupkeys apply %s\n", opts.Output, opts.Output)
+		fmt.Fprintf(opts.IO.ErrOut, "Wrote %s. Review it, then: setupkeys apply %s\n", termsafe.String(opts.Output), termsafe.String(opts.Output))
 	}
 	return nil
 }
@@ -164,7 +165,7 @@ func resolvePlan(ctx context.Context, opts *PlanOptions, p *remediate.Plan) erro
 		return fmt.Errorf("resolving the plan's keys: %w", err)
 	}
 	for _, l := range moved {
-		fmt.Fprintf(opts.IO.ErrOut, "warning: user %q, slot %d: %s\n", l.User, l.KeySlot, l.Why)
+		fmt.Fprintf(opts.IO.ErrOut, "warning: user %q, slot %d: %s\n", l.User, l.KeySlot, termsafe.String(l.Why))
 	}
 	if len(moved) > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "warning: %d of %d planned keys could not be resolved in account %s: they are listed, not planned; the other %d can be applied\n", len(moved), planned, p.AccountID, len(p.Actions))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/remediate"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // RollbackOptions is everything `setupkeys rollback` needs.
@@ -207,7 +208,7 @@ func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, ca
 	if !isTTY {
 		return fmt.Errorf("%w: refusing to re-activate %s without confirmation; run in a terminal or pass --yes", remediate.ErrNotInteractive, remediate.Plural(restorable, "key"))
 	}
-	fmt.Fprintf(out, "Journal %s:\n", journal)
+	fmt.Fprintf(out, "Journal %s:\n", termsafe.String(journal))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	for _, c := range cands {
 		state := "deactivated " + c.Deactivated.UTC().Format(time.RFC3339) + ": will be re-activated"
@@ -225,7 +226,7 @@ func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, ca
 		if multi {
 			acct = c.AccountID + "\t"
 		}
-		fmt.Fprintf(tw, "  %s%s\t%s\t%s\n", acct, c.User, setupkeys.MaskKeyID(c.AccessKeyID), state)
+		fmt.Fprintf(tw, "  %s%s\t%s\t%s\n", acct, termsafe.String(c.User), setupkeys.MaskKeyID(c.AccessKeyID), state)
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "\nType the account ID (%s) to re-activate %s: ", account, remediate.Plural(restorable, "key"))

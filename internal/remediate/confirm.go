@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // Confirm shows the plan and the action on out and asks the person to type the plan's account
@@ -63,7 +64,7 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 			fmt.Fprintf(w, "Not audited, so nothing in them is planned (%d):\n", len(na))
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			for _, a := range na {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.AccountID, a.AccountName, a.Error)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\n", a.AccountID, termsafe.String(a.AccountName), termsafe.String(a.Error))
 			}
 			tw.Flush()
 		}
@@ -91,7 +92,7 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "  %sUSER\tACCESS KEY\tSLOT\tCREATED\tSTATUS\n", acctCell("ACCOUNT"))
 		for _, a := range p.Actions {
-			fmt.Fprintf(tw, "  %s%s\t%s\t%d\t%s\t%s\n", acctCell(a.AccountID), a.User, maskOrUnknown(a.AccessKeyID), a.KeySlot, a.Preconditions.CreateDate.UTC().Format(time.RFC3339), a.Status)
+			fmt.Fprintf(tw, "  %s%s\t%s\t%d\t%s\t%s\n", acctCell(a.AccountID), termsafe.String(a.User), maskOrUnknown(a.AccessKeyID), a.KeySlot, a.Preconditions.CreateDate.UTC().Format(time.RFC3339), a.Status)
 		}
 		tw.Flush()
 	}
@@ -99,7 +100,7 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 		fmt.Fprintf(w, "Listed, not planned (%d):\n", len(p.Listed))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, l := range p.Listed {
-			fmt.Fprintf(tw, "  %s%s\t%s\t%d\t%s\n", acctCell(l.AccountID), l.User, maskOrUnknown(l.AccessKeyID), l.KeySlot, l.Why)
+			fmt.Fprintf(tw, "  %s%s\t%s\t%d\t%s\n", acctCell(l.AccountID), termsafe.String(l.User), maskOrUnknown(l.AccessKeyID), l.KeySlot, termsafe.String(l.Why))
 		}
 		tw.Flush()
 	}
@@ -115,7 +116,7 @@ func WriteSummary(w io.Writer, s *Summary) {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, r := range s.Results {
-		note := r.Reason
+		note := termsafe.String(r.Reason)
 		if r.Earlier && note == "" {
 			note = "done by an earlier run"
 		}
@@ -123,7 +124,7 @@ func WriteSummary(w io.Writer, s *Summary) {
 		if multi {
 			acct = r.AccountID + "\t"
 		}
-		line := fmt.Sprintf("%s\t%s%s\t%s", r.Outcome, acct, r.User, setupkeys.MaskKeyID(r.AccessKeyID))
+		line := fmt.Sprintf("%s\t%s%s\t%s", r.Outcome, acct, termsafe.String(r.User), setupkeys.MaskKeyID(r.AccessKeyID))
 		if note != "" {
 			line += "\t" + note
 		}
@@ -140,14 +141,14 @@ func WriteSummary(w io.Writer, s *Summary) {
 	if len(parts) == 0 {
 		parts = append(parts, "nothing to do")
 	}
-	fmt.Fprintf(w, "%s: %s (journal %s)\n", s.Action, strings.Join(parts, ", "), s.Journal)
+	fmt.Fprintf(w, "%s: %s (journal %s)\n", s.Action, strings.Join(parts, ", "), termsafe.String(s.Journal))
 }
 
 func describeSource(s setupkeys.Source) string {
 	var b strings.Builder
 	b.WriteString(string(s.Kind))
 	if s.File != "" {
-		fmt.Fprintf(&b, " %s", s.File)
+		fmt.Fprintf(&b, " %s", termsafe.String(s.File))
 	}
 	if s.GeneratedTime != nil {
 		fmt.Fprintf(&b, " (report generated %s)", s.GeneratedTime.UTC().Format(time.RFC3339))

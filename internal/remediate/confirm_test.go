@@ -86,3 +86,28 @@ func TestPlural(t *testing.T) {
 		}
 	}
 }
+
+// A user name from a plan is shown at the account-ID prompt: an ESC sequence in it must not
+// clear the screen or hide a plan line, so every name, reason and path is shown escaped.
+func TestSummariesEscapeHostileData(t *testing.T) {
+	const hostile = "ev\x1b[1A\x1b[2Kil\x00\xff\r"
+	f := mkFinding(hostile, "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)
+	rev := mkFinding("r"+hostile, "AKIAALICE00000000002", 2, setupkeys.StatusReview, t0)
+	p, err := NewPlan([]setupkeys.Finding{f, rev}, acct, setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "/tmp/" + hostile}, false, planNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	WritePlanSummary(&out, p, ActionDeactivate)
+	WriteSummary(&out, &Summary{AccountID: acct, Action: ActionDeactivate, Journal: "/tmp/j" + hostile, Results: []KeyResult{
+		{AccountID: acct, User: hostile, AccessKeyID: "AKIAALICE00000000001", Outcome: OutcomeSkipped, Reason: "why " + hostile},
+	}})
+	for _, bad := range []string{"\x1b", "\x00", "\xff", "\r"} {
+		if strings.Contains(out.String(), bad) {
+			t.Fatalf("summary holds %q raw:\n%q", bad, out.String())
+		}
+	}
+	if n := strings.Count(out.String(), `ev\x1b[1A\x1b[2Kil\x00\xff\r`); n < 5 {
+		t.Fatalf("the escaped name appears %d times, want 5 (plan line, listed line, source, result, journal):\n%s", n, out.String())
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // SchemaVersion is the version of the JSON document. Additive changes keep it; a field removed or
@@ -162,9 +163,9 @@ func CSV(w io.Writer, a setupkeys.Audit) error {
 		if f.LastUsed != nil {
 			lastUsed = f.LastUsed.Format(time.RFC3339)
 		}
-		err := cw.Write([]string{f.AccountID, csvSafe(f.AccountName), csvSafe(f.User), f.ARN, strconv.Itoa(f.KeySlot), keyID, string(f.Status),
+		err := cw.Write([]string{f.AccountID, csvSafe(f.AccountName), csvSafe(f.User), termsafe.String(f.ARN), strconv.Itoa(f.KeySlot), termsafe.String(keyID), string(f.Status),
 			f.UserCreated.Format(time.RFC3339), f.KeyCreated.Format(time.RFC3339), strconv.FormatInt(f.GapSeconds, 10), lastUsed,
-			f.LastUsedService, f.LastUsedRegion, string(f.Source.Kind), f.Reason, f.ID})
+			termsafe.String(f.LastUsedService), termsafe.String(f.LastUsedRegion), string(f.Source.Kind), termsafe.String(f.Reason), termsafe.String(f.ID)})
 		if err != nil {
 			return err
 		}
@@ -174,8 +175,9 @@ func CSV(w io.Writer, a setupkeys.Audit) error {
 }
 
 // csvSafe defuses values a spreadsheet would run as a formula. IAM user names and account names
-// may begin with + = - @.
+// may begin with + = - @. Like every other text cell it is terminal-safe: CSV goes to stdout too.
 func csvSafe(v string) string {
+	v = termsafe.String(v)
 	if v != "" && strings.ContainsRune("=+-@", rune(v[0])) {
 		return "'" + v
 	}
@@ -196,14 +198,14 @@ func Table(w io.Writer, a setupkeys.Audit, opts Options) error {
 			title = "(unknown account)"
 		}
 		if acct.AccountName != "" {
-			title += " (" + acct.AccountName + ")"
+			title += " (" + termsafe.String(acct.AccountName) + ")"
 		}
 		ew.printf("Account %s: %d users, source: %s\n", title, acct.Users, describeSource(acct.Source, opts.Now))
 		if acct.Err != nil {
-			ew.printf("  ERROR: %v\n", acct.Err)
+			ew.printf("  ERROR: %s\n", termsafe.String(acct.Err.Error()))
 		}
 		for _, warning := range acct.Warnings {
-			ew.printf("  warning: %s\n", warning)
+			ew.printf("  warning: %s\n", termsafe.String(warning))
 		}
 		findings := append([]setupkeys.Finding(nil), acct.Findings...)
 		sortFindings(findings)
@@ -216,8 +218,8 @@ func Table(w io.Writer, a setupkeys.Audit, opts Options) error {
 		tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  STATUS\tUSER\tSLOT\tACCESS KEY\tUSER CREATED\tKEY CREATED\tGAP\tLAST USED\tREASON")
 		for _, f := range findings {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(string(f.Status)), f.User, f.KeySlot, keyIDCell(f, opts.ShowKeyIDs),
-				f.UserCreated.Format(tableTime), f.KeyCreated.Format(tableTime), gapCell(f.GapSeconds), lastUsedCell(f), reasonCell(f))
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", strings.ToUpper(string(f.Status)), termsafe.String(f.User), f.KeySlot, termsafe.String(keyIDCell(f, opts.ShowKeyIDs)),
+				f.UserCreated.Format(tableTime), f.KeyCreated.Format(tableTime), gapCell(f.GapSeconds), termsafe.String(lastUsedCell(f)), termsafe.String(reasonCell(f)))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -247,7 +249,7 @@ const tableTime = "2006-01-02 15:04:05"
 func describeSource(src setupkeys.Source, now time.Time) string {
 	switch src.Kind {
 	case setupkeys.SourceReportFile:
-		s := "report file " + src.File
+		s := "report file " + termsafe.String(src.File)
 		if src.GeneratedTime != nil {
 			s += ", generated " + src.GeneratedTime.UTC().Format(time.RFC3339)
 		}

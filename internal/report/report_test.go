@@ -120,3 +120,37 @@ func TestRegistry(t *testing.T) {
 		t.Errorf("Render xml: %v", err)
 	}
 }
+
+// Data from a report file or an account name reaches a terminal: no control character, ESC
+// sequence, NUL or invalid UTF-8 byte may come out raw in the table or the CSV.
+func TestTextOutputsEscapeHostileData(t *testing.T) {
+	hostile := "ev\x1b[2Jil\x00\xff\u202e\r\n"
+	f := finding(hostile, setupkeys.StatusFail, "AKIAIOSFODNN7EXAMPLE")
+	f.ARN = "arn:aws:iam::123456789012:user/" + hostile
+	f.Reason = "reason " + hostile
+	f.LastUsedService = hostile
+	f.Suppression = &setupkeys.SuppressionNote{Reason: hostile}
+	audit := setupkeys.Audit{Window: 10 * time.Minute, Accounts: []setupkeys.AccountResult{{
+		AccountID: "123456789012", AccountName: hostile, Users: 1,
+		Source:   setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "/tmp/" + hostile},
+		Warnings: []string{"warn " + hostile}, Err: errors.New("err " + hostile), Findings: []setupkeys.Finding{f},
+	}}}
+	for name, render := range map[string]func(*bytes.Buffer) error{
+		"table": func(b *bytes.Buffer) error { return Table(b, audit, Options{Now: now}) },
+		"csv":   func(b *bytes.Buffer) error { return CSV(b, audit) },
+	} {
+		var buf bytes.Buffer
+		if err := render(&buf); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		for _, bad := range []string{"\x1b", "\x00", "\xff", "\u202e", "\r"} {
+			if strings.Contains(out, bad) {
+				t.Errorf("%s output holds %q raw:\n%q", name, bad, out)
+			}
+		}
+		if !strings.Contains(out, `ev\x1b[2Jil\x00\xff\u202e\r\n`) {
+			t.Errorf("%s output does not show the name escaped:\n%s", name, out)
+		}
+	}
+}
