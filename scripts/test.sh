@@ -32,11 +32,22 @@ if [ -z "$(faketime_lib)" ]; then
   exit 1
 fi
 
+# Headless Chromium runs the HTML report's browser test (internal/report, through chromedp).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test: installing chromium (not found)"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "test: chromium still missing after installing it" >&2
+  exit 1
+fi
+
 if ! python3 -c 'import moto, moto.server' 2>/dev/null; then
   echo "test: python3 cannot import moto (and its server); install it: pip install 'moto[server]==5.2.1'" >&2
   exit 1
 fi
-echo "test: $(go version); moto $(python3 -c 'import moto; print(moto.__version__)'); faketime $(faketime_lib)"
+echo "test: $(go version); moto $(python3 -c 'import moto; print(moto.__version__)'); faketime $(faketime_lib); $(chromium --version 2>/dev/null)"
 
 go vet ./...
 go test ./... "$@"

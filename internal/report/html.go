@@ -29,7 +29,7 @@ var (
 	// network, no images, no forms, no frames. A value that slipped past escaping still could
 	// not run or fetch anything.
 	htmlCSP = "default-src 'none'; style-src '" + cspHash(htmlCSS) + "'; script-src '" + cspHash(htmlJS) +
-		"'; img-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+		"'; img-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'"
 )
 
 func mustReadHTMLFile(name string) string {
@@ -220,7 +220,7 @@ const (
 	chartRowHeight  = 26
 	chartBarHeight  = 18
 	chartMaxRows    = 20
-	chartLabelRunes = 28
+	chartLabelRunes = 24
 )
 
 // chartStatuses is the order of a bar's segments: what needs action first.
