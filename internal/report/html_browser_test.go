@@ -277,4 +277,3 @@ func TestHTMLInChromium(t *testing.T) {
 		}
 	})
 }
-
