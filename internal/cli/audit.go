@@ -114,7 +114,7 @@ func NewCmdAudit(f *Factory, runF func(context.Context, *AuditOptions) error) *c
 	opts.Output.register(cmd, "table")
 	cmd.Flags().BoolVar(&opts.All, "all", false, "list passing keys too")
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat review findings as failures (exit 3)")
-	cmd.Flags().BoolVar(&opts.ShowKeyIDs, "show-key-ids", false, "print access key IDs in full in the table (JSON and CSV always do)")
+	cmd.Flags().BoolVar(&opts.ShowKeyIDs, "show-key-ids", false, "print access key IDs in full in the table and the HTML page (JSON and CSV always do)")
 	return cmd
 }
 
