@@ -199,11 +199,17 @@ func uriEscape(s string) string {
 }
 
 func sarifMessage(f setupkeys.Finding) string {
+	return sarifEscape(findingSentence(f))
+}
+
+// findingSentence says what a finding is about in one sentence: status, key, user, account,
+// reason.
+func findingSentence(f setupkeys.Finding) string {
 	key := fmt.Sprintf("in slot %d", f.KeySlot)
 	if f.AccessKeyID != nil {
 		key = fmt.Sprintf("%s (slot %d)", *f.AccessKeyID, f.KeySlot)
 	}
-	return sarifEscape(fmt.Sprintf("%s: access key %s of IAM user %s in account %s: %s.", strings.ToUpper(string(f.Status)), key, f.User, f.AccountID, f.Reason))
+	return fmt.Sprintf("%s: access key %s of IAM user %s in account %s: %s.", strings.ToUpper(string(f.Status)), key, f.User, f.AccountID, f.Reason)
 }
 
 // sarifEscape keeps data from reading as a SARIF embedded link ([text](target), §3.11.6).
