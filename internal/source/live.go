@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/iamx"
+	"github.com/setupkeys/setupkeys/internal/keycheck"
 	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
@@ -27,18 +26,11 @@ type KeyAPI interface {
 }
 
 // ReportAPI is what LiveReport calls: the credential report, then, for each user it flags, the
-// console password and the keys.
+// key check (internal/keycheck).
 type ReportAPI interface {
 	GenerateCredentialReport(ctx context.Context, params *iam.GenerateCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GenerateCredentialReportOutput, error)
 	GetCredentialReport(ctx context.Context, params *iam.GetCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GetCredentialReportOutput, error)
-	GetLoginProfile(ctx context.Context, params *iam.GetLoginProfileInput, optFns ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error)
-	KeyAPI
-}
-
-// resolveAPI is what the re-check of a report's flagged keys calls.
-type resolveAPI interface {
-	GetLoginProfile(ctx context.Context, params *iam.GetLoginProfileInput, optFns ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error)
-	KeyAPI
+	keycheck.API
 }
 
 // ExactAPI is what LiveExact calls: every user, its password and its keys.
@@ -51,16 +43,6 @@ type ExactAPI interface {
 var (
 	_ ReportAPI = (*iam.Client)(nil)
 	_ ExactAPI  = (*iam.Client)(nil)
-)
-
-// Names of the IAM actions the live sources call, as Calls counts them.
-const (
-	ActionGenerateCredentialReport = "GenerateCredentialReport"
-	ActionGetCredentialReport      = "GetCredentialReport"
-	ActionListUsers                = "ListUsers"
-	ActionGetLoginProfile          = "GetLoginProfile"
-	ActionListAccessKeys           = "ListAccessKeys"
-	ActionGetAccessKeyLastUsed     = "GetAccessKeyLastUsed"
 )
 
 // Defaults of LiveOptions.
@@ -91,9 +73,6 @@ type LiveOptions struct {
 	// ends first.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
-	// Calls, when set, counts the API calls made (one per request the SDK is asked for; the
-	// SDK's own retries are not counted).
-	Calls *Calls
 }
 
 func (o LiveOptions) concurrency() int {
@@ -129,77 +108,6 @@ func durationOr(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
-}
-
-// Calls counts API calls by action. It is safe for concurrent use; a nil *Calls counts nothing.
-type Calls struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (c *Calls) add(action string) {
-	if c == nil {
-		return
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.n == nil {
-		c.n = map[string]int{}
-	}
-	c.n[action]++
-}
-
-// Get returns how many calls of action were made.
-func (c *Calls) Get(action string) int {
-	if c == nil {
-		return 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[action]
-}
-
-// Total returns how many calls were made in all.
-func (c *Calls) Total() int {
-	if c == nil {
-		return 0
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	total := 0
-	for _, n := range c.n {
-		total += n
-	}
-	return total
-}
-
-// Map returns a copy of the counts by action.
-func (c *Calls) Map() map[string]int {
-	m := map[string]int{}
-	if c == nil {
-		return m
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, v := range c.n {
-		m[k] = v
-	}
-	return m
-}
-
-// String lists the counts by action name: "GetCredentialReport=1 ListAccessKeys=3".
-func (c *Calls) String() string {
-	m := c.Map()
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	parts := make([]string, len(names))
-	for i, k := range names {
-		parts[i] = fmt.Sprintf("%s=%d", k, m[k])
-	}
-	return strings.Join(parts, " ")
 }
 
 // LiveReport audits a live account through its credential report: one report for every user,
@@ -265,7 +173,6 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 	var waitingFor string // what the last wait was for, for the timeout message
 	for {
 		if generate {
-			opts.Calls.add(ActionGenerateCredentialReport)
 			out, err := api.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{})
 			switch code := iamx.ErrorCode(err); {
 			case err == nil && out.State == types.ReportStateTypeComplete:
@@ -281,7 +188,6 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 			}
 		}
 		if !generate {
-			opts.Calls.add(ActionGetCredentialReport)
 			out, err := api.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
 			switch code := iamx.ErrorCode(err); {
 			case err == nil:
@@ -309,47 +215,41 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 	}
 }
 
-// resolveFlagged checks each fail or review finding of a report against the live account: confirms
-// the user still has a console password, finds the key's ID and confirms the key is still active
-// and still unused. Findings whose user lost the password or whose key is gone or inactive are
-// dropped, keys used since the report pass; each change earns a warning.
-func resolveFlagged(ctx context.Context, api resolveAPI, res *setupkeys.AccountResult, opts LiveOptions) error {
-	// Group the flagged findings by user, in report order: one ListAccessKeys and at most
-	// one GetLoginProfile per user. (A repeated report row adds no finding: FromReport judges
-	// each key once.)
-	type work struct {
-		user  string
-		index []int // into res.Findings
-	}
-	var users []*work
-	byUser := map[string]*work{}
+// resolveFlagged checks each fail or review finding of a report against the live account through
+// the key check (internal/keycheck): the user still has a console password, the key's ID, the key
+// still active, its last use. Findings whose user lost the password or whose key is gone or
+// inactive are dropped, keys used since the report pass; each change earns a warning.
+func resolveFlagged(ctx context.Context, api keycheck.API, res *setupkeys.AccountResult, opts LiveOptions) error {
+	// Group the flagged findings by user, in report order: one check per user. (A repeated
+	// report row adds no finding: FromReport judges each key once.)
+	var users [][]int // indexes into res.Findings, per user
+	byUser := map[string]int{}
 	for i, f := range res.Findings {
 		if f.Status != setupkeys.StatusFail && f.Status != setupkeys.StatusReview {
 			continue
 		}
-		w := byUser[f.ARN]
-		if w == nil {
-			w = &work{user: f.User}
-			byUser[f.ARN] = w
-			users = append(users, w)
+		u, ok := byUser[f.ARN]
+		if !ok {
+			u = len(users)
+			byUser[f.ARN] = u
+			users = append(users, nil)
 		}
-		w.index = append(w.index, i)
+		users[u] = append(users[u], i)
 	}
 	if len(users) == 0 {
 		return nil
 	}
 	type outcome struct {
-		findings []*setupkeys.Finding // parallel to work.index; nil drops the finding
+		findings []*setupkeys.Finding // parallel to the user's indexes; nil drops the finding
 		warnings []string
 	}
 	outcomes := make([]outcome, len(users))
 	err := forEach(ctx, len(users), opts.concurrency(), func(ctx context.Context, i int) error {
-		w := users[i]
-		flagged := make([]setupkeys.Finding, len(w.index))
-		for j, fi := range w.index {
+		flagged := make([]setupkeys.Finding, len(users[i]))
+		for j, fi := range users[i] {
 			flagged[j] = res.Findings[fi]
 		}
-		fs, warns, err := resolveUser(ctx, api, w.user, flagged, opts)
+		fs, warns, err := recheck(ctx, api, flagged, opts)
 		outcomes[i] = outcome{findings: fs, warnings: warns}
 		return err
 	})
@@ -357,8 +257,8 @@ func resolveFlagged(ctx context.Context, api resolveAPI, res *setupkeys.AccountR
 		return err
 	}
 	replaced := make(map[int]*setupkeys.Finding, len(res.Findings))
-	for i, w := range users {
-		for j, fi := range w.index {
+	for i, index := range users {
+		for j, fi := range index {
 			replaced[fi] = outcomes[i].findings[j]
 		}
 		res.Warnings = append(res.Warnings, outcomes[i].warnings...)
@@ -384,187 +284,63 @@ func resolveFlagged(ctx context.Context, api resolveAPI, res *setupkeys.AccountR
 	return nil
 }
 
-// candidate is a live key that may be the one a report finding describes.
-type candidate struct {
-	meta     types.AccessKeyMetadata
-	lastUsed *types.AccessKeyLastUsed
-	gone     bool // deleted between ListAccessKeys and GetAccessKeyLastUsed
-}
-
-// resolveUser resolves one user's flagged findings. It returns the new finding for each (nil to
-// drop it) and the warnings. Calls: ListAccessKeys; GetLoginProfile when a candidate key is still
-// active (otherwise every finding is dropped for its key anyway); GetAccessKeyLastUsed per active
-// candidate key.
-func resolveUser(ctx context.Context, api resolveAPI, user string, flagged []setupkeys.Finding, opts LiveOptions) ([]*setupkeys.Finding, []string, error) {
-	out := make([]*setupkeys.Finding, len(flagged))
-	var warnings []string
-	// Keys first: a user deleted since the report says so here (GetLoginProfile answers
-	// NoSuchEntity for a missing user and for a user without a password alike).
-	keys, err := listKeys(ctx, api, user, opts.Calls)
-	if iamx.IsNoSuchEntity(err) {
-		return out, []string{fmt.Sprintf("user %s no longer exists (deleted since the credential report was made): %d flagged key(s) dropped", user, len(flagged))}, nil
+// recheck runs the key check on one user's flagged findings and turns its decisions into the new
+// finding for each (nil to drop it) and the warnings.
+func recheck(ctx context.Context, api keycheck.API, flagged []setupkeys.Finding, opts LiveOptions) ([]*setupkeys.Finding, []string, error) {
+	first := flagged[0]
+	req := keycheck.Request{AccountID: first.AccountID, User: first.User, ARN: first.ARN, UserCreated: first.UserCreated, Line: first.ReportLine}
+	for _, f := range flagged {
+		req.Keys = append(req.Keys, keycheck.Want{Slot: f.KeySlot, Created: f.KeyCreated})
 	}
+	res, err := keycheck.Check(ctx, api, req, keycheck.Options{Rule: opts.Rule})
 	if err != nil {
 		return nil, nil, err
 	}
-	// The report gives creation times to the second; keys made in the same second are all
-	// candidates for each finding of that second, and each is verified on its own.
-	var seconds []time.Time
-	group := map[time.Time][]int{}
-	for i, f := range flagged {
-		s := f.KeyCreated.UTC().Truncate(time.Second)
-		if _, ok := group[s]; !ok {
-			seconds = append(seconds, s)
-		}
-		group[s] = append(group[s], i)
-	}
-	candsOf := make(map[time.Time][]*candidate, len(seconds))
-	active := false
-	for _, sec := range seconds {
-		for _, k := range keys {
-			if aws.ToTime(k.CreateDate).UTC().Truncate(time.Second).Equal(sec) {
-				candsOf[sec] = append(candsOf[sec], &candidate{meta: k})
-				active = active || k.Status == types.StatusTypeActive
-			}
-		}
-	}
-	// The rule skips a user without a console password now, and the report may be hours old:
-	// ask again, as --exact does, before judging the keys.
-	if active {
-		opts.Calls.add(ActionGetLoginProfile)
-		_, err := api.GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String(user)})
+	user := first.User
+	out := make([]*setupkeys.Finding, len(flagged))
+	var warnings []string
+	noPassword := false
+	for i, d := range res.Keys {
+		f := flagged[i]
+		created := f.KeyCreated.UTC().Format(time.RFC3339)
 		switch {
-		case iamx.IsNoSuchEntity(err):
-			// No login profile now (or the user was deleted just now): not flagged.
-			return out, []string{fmt.Sprintf("user %s no longer has a console password (since the report): not flagged", user)}, nil
-		case err != nil:
-			return nil, nil, fmt.Errorf("user %s: iam GetLoginProfile: %w", user, err)
+		case d.Cause == keycheck.CauseUserGone:
+			if i == 0 {
+				warnings = append(warnings, fmt.Sprintf("user %s no longer exists (deleted since the credential report was made): %d flagged key(s) dropped", user, len(flagged)))
+			}
+		case d.Cause == keycheck.CauseNoPassword:
+			if !noPassword {
+				warnings = append(warnings, fmt.Sprintf("user %s no longer has a console password (since the report): not flagged", user))
+			}
+			noPassword = true
+		case d.Cause == keycheck.CauseInactive:
+			warnings = append(warnings, fmt.Sprintf("user %s: key %s (slot %d) is %s now: finding dropped", user, setupkeys.MaskKeyID(d.Key.ID), f.KeySlot, d.Key.Status))
+		case d.Cause == keycheck.CauseKeyGone:
+			warnings = append(warnings, fmt.Sprintf("user %s: the key created %s (report slot %d) no longer exists: finding dropped", user, created, f.KeySlot))
+		case !d.Judged:
+			warnings = append(warnings, fmt.Sprintf("user %s: the key created %s (report slot %d): %s: finding dropped", user, created, f.KeySlot, d.Reason))
+		default:
+			nf := rule.NewFinding(res.User, d.Verdict, f.Source)
+			nf.ID = f.ID
+			if nf.Status == setupkeys.StatusPass {
+				nf.Reason += ", after the credential report was made"
+				warnings = append(warnings, fmt.Sprintf("user %s: key %s (slot %d) was used on %s, after the credential report was made: now %s",
+					user, setupkeys.MaskKeyID(d.Key.ID), f.KeySlot, d.Key.LastUsed.UTC().Format(time.RFC3339), nf.Status))
+			}
+			out[i] = &nf
 		}
 	}
-	for _, sec := range seconds {
-		cands := candsOf[sec]
-		for _, c := range cands {
-			if c.meta.Status != types.StatusTypeActive {
-				continue // inactive now: no need to ask when it was used
-			}
-			opts.Calls.add(ActionGetAccessKeyLastUsed)
-			lu, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: c.meta.AccessKeyId})
-			switch {
-			case iamx.IsNoSuchEntity(err):
-				c.gone = true
-			case err != nil:
-				return nil, nil, fmt.Errorf("user %s: iam GetAccessKeyLastUsed %s: %w", user, setupkeys.MaskKeyID(aws.ToString(c.meta.AccessKeyId)), err)
-			default:
-				c.lastUsed = lu.AccessKeyLastUsed
-			}
-		}
-		// Still active and unused first, then used since, then inactive: with several keys in
-		// one second, each finding takes the key that best explains it, and no key twice.
-		rank := func(c *candidate) int {
-			switch {
-			case c.gone:
-				return 3
-			case c.meta.Status != types.StatusTypeActive:
-				return 2
-			case c.lastUsed != nil && c.lastUsed.LastUsedDate != nil:
-				return 1
-			}
-			return 0
-		}
-		slices.SortStableFunc(cands, func(a, b *candidate) int { return rank(a) - rank(b) })
-		idx := group[sec]
-		for j, fi := range idx {
-			f := flagged[fi]
-			if j >= len(cands) || cands[j].gone {
-				warnings = append(warnings, fmt.Sprintf("user %s: the key created %s (report slot %d) no longer exists: finding dropped",
-					user, f.KeyCreated.UTC().Format(time.RFC3339), f.KeySlot))
-				continue
-			}
-			c := cands[j]
-			nf, warning := rejudge(f, c, opts)
-			out[fi] = nf
-			if warning != "" {
-				warnings = append(warnings, warning)
-			}
-		}
-		if unused := countRank(cands, rank, 0); unused > len(idx) {
-			warnings = append(warnings, fmt.Sprintf("user %s: %d active, unused keys were created at %s but the credential report flagged %d; a key re-activated since the report is not in this audit (--exact reads the API only)",
-				user, unused, sec.Format(time.RFC3339), len(idx)))
-		}
+	for _, d := range res.Unasked {
+		warnings = append(warnings, fmt.Sprintf("user %s: key %s, created at %s, is flagged now but the credential report did not flag it (re-activated since the report?): it is not in this audit (--exact reads the API only)",
+			user, setupkeys.MaskKeyID(d.Key.ID), d.Key.Created.UTC().Format(time.RFC3339)))
 	}
 	return out, warnings, nil
 }
 
-func countRank(cands []*candidate, rank func(*candidate) int, r int) int {
-	n := 0
-	for _, c := range cands {
-		if rank(c) == r {
-			n++
-		}
-	}
-	return n
-}
-
-// rejudge applies the rule to the report's finding with the live key's status and last use, so
-// the verdict and its reason come from the rule itself. resolveUser calls it only once
-// GetLoginProfile has shown the user still has a console password.
-func rejudge(f setupkeys.Finding, c *candidate, opts LiveOptions) (*setupkeys.Finding, string) {
-	id := aws.ToString(c.meta.AccessKeyId)
-	k := setupkeys.AccessKey{
-		Slot:    f.KeySlot,
-		ID:      id,
-		Status:  string(c.meta.Status),
-		Active:  c.meta.Status == types.StatusTypeActive,
-		Created: f.KeyCreated,
-	}
-	setLastUsed(&k, c.lastUsed)
-	u := setupkeys.User{
-		AccountID:       f.AccountID,
-		Name:            f.User,
-		ARN:             f.ARN,
-		Created:         f.UserCreated,
-		PasswordEnabled: true, // checked live by resolveUser (GetLoginProfile)
-		Keys:            []setupkeys.AccessKey{k},
-		Line:            f.ReportLine,
-	}
-	verdicts := rule.Judge(u, opts.Rule, nil)
-	if len(verdicts) == 0 {
-		return nil, fmt.Sprintf("user %s: key %s (slot %d) is %s now: finding dropped", f.User, setupkeys.MaskKeyID(id), f.KeySlot, c.meta.Status)
-	}
-	nf := rule.NewFinding(u, verdicts[0], f.Source)
-	nf.ID = f.ID
-	if nf.Status == setupkeys.StatusPass && f.Status != setupkeys.StatusPass {
-		nf.Reason += ", after the credential report was made"
-		return &nf, fmt.Sprintf("user %s: key %s (slot %d) was used on %s, after the credential report was made: now %s",
-			f.User, setupkeys.MaskKeyID(id), f.KeySlot, k.LastUsed.UTC().Format(time.RFC3339), nf.Status)
-	}
-	return &nf, ""
-}
-
-// setLastUsed copies GetAccessKeyLastUsed's answer into k. A key never used has no date, and
-// service and region "N/A".
-func setLastUsed(k *setupkeys.AccessKey, lu *types.AccessKeyLastUsed) {
-	if lu == nil {
-		return
-	}
-	if lu.LastUsedDate != nil {
-		k.LastUsed = lu.LastUsedDate.UTC()
-	}
-	k.LastUsedService = notNA(aws.ToString(lu.ServiceName))
-	k.LastUsedRegion = notNA(aws.ToString(lu.Region))
-}
-
-func notNA(s string) string {
-	if strings.EqualFold(s, "N/A") {
-		return ""
-	}
-	return s
-}
-
 // listKeys lists every access key of user, page by page. UserName is always set: without it IAM
 // lists the caller's own keys.
-func listKeys(ctx context.Context, api KeyAPI, user string, calls *Calls) ([]types.AccessKeyMetadata, error) {
-	keys, err := iamx.ListAccessKeys(ctx, api, user, func() { calls.add(ActionListAccessKeys) })
+func listKeys(ctx context.Context, api KeyAPI, user string) ([]types.AccessKeyMetadata, error) {
+	keys, err := iamx.ListAccessKeys(ctx, api, user, nil)
 	if err != nil && !iamx.IsNoSuchEntity(err) {
 		return nil, fmt.Errorf("user %s: iam ListAccessKeys: %w", user, err)
 	}
@@ -585,7 +361,6 @@ func LiveExact(ctx context.Context, api ExactAPI, accountID string, opts LiveOpt
 	var users []types.User
 	p := iam.NewListUsersPaginator(api, &iam.ListUsersInput{})
 	for p.HasMorePages() {
-		opts.Calls.add(ActionListUsers)
 		out, err := p.NextPage(ctx)
 		if err != nil {
 			res.Err = fmt.Errorf("iam ListUsers: %w", err)
@@ -655,7 +430,7 @@ func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID strin
 		return setupkeys.User{AccountID: acct, Name: name, ARN: u.ARN, Created: u.Created},
 			fmt.Sprintf("user %s was deleted during the scan", name), nil
 	}
-	metas, err := listKeys(ctx, api, name, opts.Calls)
+	metas, err := listKeys(ctx, api, name)
 	if iamx.IsNoSuchEntity(err) {
 		return deleted()
 	}
@@ -677,7 +452,6 @@ func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID strin
 	if !active {
 		return u, "", nil // the rule looks at active keys only: the password does not matter
 	}
-	opts.Calls.add(ActionGetLoginProfile)
 	_, err = api.GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String(name)})
 	switch {
 	case iamx.IsNoSuchEntity(err):
@@ -694,7 +468,6 @@ func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID strin
 			continue
 		}
 		k := &u.Keys[v.Key.Slot-1]
-		opts.Calls.add(ActionGetAccessKeyLastUsed)
 		out, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.ID)})
 		switch {
 		case iamx.IsNoSuchEntity(err):
@@ -704,7 +477,7 @@ func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID strin
 		case err != nil:
 			return u, "", fmt.Errorf("user %s: iam GetAccessKeyLastUsed %s: %w", name, setupkeys.MaskKeyID(k.ID), err)
 		}
-		setLastUsed(k, out.AccessKeyLastUsed)
+		keycheck.SetLastUsed(k, out.AccessKeyLastUsed)
 	}
 	return u, warning, nil
 }

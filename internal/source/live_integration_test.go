@@ -112,30 +112,31 @@ func TestLiveSourcesAgainstMoto(t *testing.T) {
 	client := iam.NewFromConfig(cfg)
 
 	for _, keep := range []bool{false, true} {
-		opts := LiveOptions{PollInterval: 20 * time.Millisecond, Calls: &Calls{}}
+		calls := counting(client)
+		opts := LiveOptions{PollInterval: 20 * time.Millisecond}
 		opts.KeepPassing = keep
-		rep, err := LiveReport(ctx, client, account, opts)
+		rep, err := LiveReport(ctx, calls, account, opts)
 		if err != nil {
 			t.Fatalf("LiveReport: %v", err)
 		}
-		t.Logf("LiveReport (all=%v): %d users, calls %s", keep, rep.Users, opts.Calls)
-		if got := opts.Calls.Get(ActionListAccessKeys); got != 2 { // alice and gina
+		t.Logf("LiveReport (all=%v): %d users, calls %s", keep, rep.Users, calls)
+		if got := calls.Get(ActionListAccessKeys); got != 2 { // alice and gina
 			t.Errorf("LiveReport: %d ListAccessKeys calls, want one per flagged user (2)", got)
 		}
-		if got := opts.Calls.Get(ActionGetLoginProfile); got != 2 { // alice and gina
+		if got := calls.Get(ActionGetLoginProfile); got != 2 { // alice and gina
 			t.Errorf("LiveReport: %d GetLoginProfile calls, want one per flagged user (2)", got)
 		}
-		if got := opts.Calls.Get(ActionGetAccessKeyLastUsed); got != len(wantFail) {
+		if got := calls.Get(ActionGetAccessKeyLastUsed); got != len(wantFail) {
 			t.Errorf("LiveReport: %d GetAccessKeyLastUsed calls, want one per flagged key (%d)", got, len(wantFail))
 		}
-		if n := opts.Calls.Get(ActionGenerateCredentialReport) + opts.Calls.Get(ActionGetCredentialReport); n > 4 {
+		if n := calls.Get(ActionGenerateCredentialReport) + calls.Get(ActionGetCredentialReport); n > 4 {
 			t.Errorf("LiveReport: %d report calls", n)
 		}
 
-		exactCalls := &Calls{}
-		exactOpts := LiveOptions{Calls: exactCalls}
+		exactCalls := counting(client)
+		exactOpts := LiveOptions{}
 		exactOpts.KeepPassing = keep
-		exact, err := LiveExact(ctx, client, account, exactOpts)
+		exact, err := LiveExact(ctx, exactCalls, account, exactOpts)
 		if err != nil {
 			t.Fatalf("LiveExact: %v", err)
 		}
@@ -285,9 +286,8 @@ func TestLiveReportRechecksPasswordAgainstMoto(t *testing.T) {
 		t.Fatalf("the pinned report does not flag alice: %v", statusByKey(fromReport.Findings))
 	}
 
-	calls := &Calls{}
-	res, err := LiveReport(ctx, pinnedReport{Client: client, report: report}, moto.DefaultAccountID,
-		LiveOptions{PollInterval: 20 * time.Millisecond, Calls: calls})
+	calls := counting(pinnedReport{Client: client, report: report})
+	res, err := LiveReport(ctx, calls, moto.DefaultAccountID, LiveOptions{PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
