@@ -130,7 +130,7 @@ func outputName(o string) string {
 func makePlan(opts *PlanOptions, audit setupkeys.Audit) (*remediate.Plan, error) {
 	now := opts.Now()
 	if opts.Source.Org.multiAccount() || len(audit.Accounts) != 1 {
-		return remediate.NewAccountsPlan(audit.Accounts, audit.CallerAccount, opts.IncludeReview, now)
+		return remediate.NewAccountsPlan(audit.Accounts, audit.CallerAccount, opts.IncludeReview, audit.Window, now)
 	}
 	res := audit.Accounts[0]
 	if res.Err != nil {
@@ -142,7 +142,7 @@ func makePlan(opts *PlanOptions, audit setupkeys.Audit) (*remediate.Plan, error)
 		}
 		return nil, BadInput(errors.New("the audit names no account: cannot plan"))
 	}
-	p, err := remediate.NewPlan(res.Findings, res.AccountID, res.Source, opts.IncludeReview, now)
+	p, err := remediate.NewPlan(res.Findings, res.AccountID, res.Source, opts.IncludeReview, audit.Window, now)
 	if errors.Is(err, remediate.ErrBadPlan) {
 		return nil, BadInput(err)
 	}
@@ -160,15 +160,18 @@ func resolvePlan(ctx context.Context, opts *PlanOptions, p *remediate.Plan) erro
 		return BadInput(fmt.Errorf("%w: the report is of account %s but the credentials are for account %s; nothing resolved", remediate.ErrWrongAccount, p.AccountID, caller.Account))
 	}
 	planned := len(p.Actions)
-	moved, err := remediate.Resolve(ctx, p, iam.NewFromConfig(caller.Config), opts.Now())
+	res, err := remediate.Resolve(ctx, p, iam.NewFromConfig(caller.Config), opts.Now())
 	if err != nil {
 		return fmt.Errorf("resolving the plan's keys: %w", err)
 	}
-	for _, l := range moved {
+	for _, l := range res.Unresolved {
 		fmt.Fprintf(opts.IO.ErrOut, "warning: user %q, slot %d: %s\n", l.User, l.KeySlot, termsafe.String(l.Why))
 	}
-	if len(moved) > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "warning: %d of %d planned keys could not be resolved in account %s: they are listed, not planned; the other %d can be applied\n", len(moved), planned, p.AccountID, len(p.Actions))
+	for _, l := range res.Unplanned {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: user %q, key %s: %s\n", l.User, setupkeys.MaskKeyID(*l.AccessKeyID), termsafe.String(l.Why))
+	}
+	if n := len(res.Unresolved); n > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %d of %d planned keys could not be resolved in account %s: they are listed, not planned; the other %d can be applied\n", n, planned, p.AccountID, len(p.Actions))
 	}
 	return nil
 }

@@ -148,8 +148,9 @@ func TestPlanFromReportFile(t *testing.T) {
 }
 
 // plan --report --resolve against the wire fake: keys that cannot be resolved live (used since
-// the report, inactive, deleted, user deleted, ambiguous) are listed with a warning each; the
-// plan is resolved with the rest (exit 0) and apply deactivates exactly those.
+// the report, inactive, deleted, user deleted) are listed with a warning each, as is a key the
+// rule flags in a planned second that the report did not flag; the plan is resolved with the
+// rest (exit 0) and apply deactivates exactly those.
 func TestPlanResolvePartialWithFake(t *testing.T) {
 	srv := fakeaws.New(fakeaws.Options{Seed: 3, Now: func() time.Time { return fixedNow }})
 	t.Cleanup(srv.Close)
@@ -180,13 +181,13 @@ func TestPlanResolvePartialWithFake(t *testing.T) {
 		t.Fatalf("plan --resolve: exit %d\n%s", code, errOut)
 	}
 	for _, s := range []string{
-		`warning: user "bob", slot 1: unresolved: key created 2026-01-05T09:00:02Z: the key created then has been used since the report`,
-		`warning: user "carol", slot 1: unresolved: key created 2026-01-05T09:00:02Z: the key created then is Inactive; not planned`,
+		`warning: user "bob", slot 1: unresolved: key created 2026-01-05T09:00:02Z: the key has been used since the report (last used 2026-11-27T11:00:00Z); not planned`,
+		`warning: user "carol", slot 1: unresolved: key created 2026-01-05T09:00:02Z: the key is Inactive now; not planned`,
 		`warning: user "dave", slot 1: unresolved: key created 2026-01-05T09:00:02Z: no key of the user created in that second exists now`,
 		`warning: user "erin", slot 1: unresolved: key created 2026-01-05T09:00:02Z: the user no longer exists; not planned`,
-		`warning: user "frank", slot 1: unresolved: key created 2026-01-05T09:00:02Z: ambiguous: 2 Active, never-used keys`,
-		"warning: 5 of 6 planned keys could not be resolved in account " + acct,
-		"Will deactivate 1 access key",
+		`warning: user "frank", key AKIA************0001: not planned: created 2026-01-05T09:00:02Z like a planned key and fail now, but the report did not flag it`,
+		"warning: 4 of 6 planned keys could not be resolved in account " + acct,
+		"Will deactivate 2 access keys",
 		"Listed, not planned (5)",
 		"Wrote " + plan + ". Review it, then: setupkeys apply " + plan,
 	} {
@@ -201,14 +202,14 @@ func TestPlanResolvePartialWithFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.Resolved || p.ResolvedAt == nil || len(p.Actions) != 1 || p.Actions[0].KeyID() != "AKIAALICE00000000000" || len(p.Listed) != 5 {
+	if !p.Resolved || p.ResolvedAt == nil || len(p.Actions) != 2 || p.Actions[0].KeyID() != "AKIAALICE00000000000" || p.Actions[1].KeyID() != "AKIAFRANK00000000000" || len(p.Listed) != 5 {
 		t.Fatalf("plan: resolved %v, actions %+v, listed %+v", p.Resolved, p.Actions, p.Listed)
 	}
 	code, out, errOut := runCLI(t, "", "apply", plan, "--yes")
-	if code != ExitOK || !strings.Contains(out, "deactivate: 1 deactivated") {
+	if code != ExitOK || !strings.Contains(out, "deactivate: 2 deactivated") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
-	want := map[string]string{"AKIAALICE00000000000": "Inactive", "AKIABOB0000000000000": "Active", "AKIACAROL00000000000": "Inactive", "AKIAFRANK00000000000": "Active", "AKIAFRANK00000000001": "Active"}
+	want := map[string]string{"AKIAALICE00000000000": "Inactive", "AKIABOB0000000000000": "Active", "AKIACAROL00000000000": "Inactive", "AKIAFRANK00000000000": "Inactive", "AKIAFRANK00000000001": "Active"}
 	got := map[string]string{}
 	for _, u := range srv.Users(acct) {
 		for _, k := range u.Keys {

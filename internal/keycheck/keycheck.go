@@ -314,6 +314,8 @@ func Decide(req Request, f Facts, opts rule.Options) Result {
 				d.Cause, d.Reason = CauseKeyGone, "the key no longer exists"
 			}
 		case !sameSecond(f.Keys[at].Created, w.Created):
+			d.Key = f.Keys[at].AccessKey
+			d.Key.Slot = w.Slot
 			d.Cause, d.Reason = CauseCreatedDiffers, fmt.Sprintf("the key's create date %s differs from the expected %s",
 				f.Keys[at].Created.UTC().Format(time.RFC3339), w.Created.UTC().Format(time.RFC3339))
 		default:

@@ -219,7 +219,7 @@ func TestDecide(t *testing.T) {
 			name:       "plan entry: the key's creation differs from the plan's",
 			req:        planned(Want{Slot: 1, ID: "AKIA1", Created: sec}),
 			facts:      Facts{Keys: []LiveKey{live("AKIA1", sec.Add(time.Hour), "Active")}},
-			want:       []string{"1:-!created-differs"},
+			want:       []string{"1:AKIA1!created-differs"},
 			wantReason: []string{"create date 2024-03-01T11:00:02Z differs from the expected 2024-03-01T10:00:02Z"},
 		},
 		{

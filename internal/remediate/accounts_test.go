@@ -44,11 +44,11 @@ func orgResults() []setupkeys.AccountResult {
 }
 
 func TestNewAccountsPlan(t *testing.T) {
-	p, err := NewAccountsPlan(orgResults(), acct, false, planNow)
+	p, err := NewAccountsPlan(orgResults(), acct, false, 0, planNow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.MultiAccount() || p.AccountID != acct || p.Source.Kind != SourceOrganization || !p.Resolved || p.FormatVersion != 1 {
+	if !p.MultiAccount() || p.AccountID != acct || p.Source.Kind != SourceOrganization || !p.Resolved || p.FormatVersion != FormatVersion || p.Window != "10m0s" {
 		t.Errorf("header %+v", p)
 	}
 	check(t, "accounts", fmt.Sprint(p.Accounts), fmt.Sprint([]PlanAccount{
@@ -68,7 +68,7 @@ func TestNewAccountsPlan(t *testing.T) {
 	if na := p.NotAudited(); len(na) != 1 || na[0].AccountID != denied {
 		t.Errorf("not audited %+v", na)
 	}
-	withReview, err := NewAccountsPlan(orgResults(), acct, true, planNow)
+	withReview, err := NewAccountsPlan(orgResults(), acct, true, 0, planNow)
 	if err != nil || len(withReview.Actions) != 3 {
 		t.Errorf("include review: %v %+v", err, withReview)
 	}
@@ -108,20 +108,20 @@ func TestNewAccountsPlan(t *testing.T) {
 }
 
 func TestNewAccountsPlanRefusals(t *testing.T) {
-	if _, err := NewAccountsPlan(orgResults(), "x", false, planNow); !errors.Is(err, ErrBadPlan) {
+	if _, err := NewAccountsPlan(orgResults(), "x", false, 0, planNow); !errors.Is(err, ErrBadPlan) {
 		t.Errorf("bad caller: %v", err)
 	}
 	mixed := orgResults()
 	mixed[1].Findings = append(mixed[1].Findings, findingIn(member2, "eve", "AKIAEVE0000000000001", setupkeys.StatusFail, t0))
-	if _, err := NewAccountsPlan(mixed, acct, false, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "came from the audit of "+member) {
+	if _, err := NewAccountsPlan(mixed, acct, false, 0, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "came from the audit of "+member) {
 		t.Errorf("finding of another account: %v", err)
 	}
 	twice := append(orgResults(), orgResults()[1])
-	if _, err := NewAccountsPlan(twice, acct, false, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "listed twice") {
+	if _, err := NewAccountsPlan(twice, acct, false, 0, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "listed twice") {
 		t.Errorf("account twice: %v", err)
 	}
 
-	p, _ := NewAccountsPlan(orgResults(), acct, false, planNow)
+	p, _ := NewAccountsPlan(orgResults(), acct, false, 0, planNow)
 	var buf bytes.Buffer
 	p.Write(&buf)
 	good := buf.String()
@@ -151,7 +151,7 @@ func TestNewAccountsPlanRefusals(t *testing.T) {
 
 // A single-account plan is written exactly as before multi-account plans: no "accounts".
 func TestSingleAccountPlanUnchanged(t *testing.T) {
-	p, err := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, planNow)
+	p, err := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, 0, planNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func newOrgWorld(t *testing.T) *orgWorld {
 		w.iams[a].addKey("u"+a[:1], id, t0)
 		results = append(results, setupkeys.AccountResult{AccountID: a, Source: liveSrc, Findings: []setupkeys.Finding{findingIn(a, "u"+a[:1], id, setupkeys.StatusFail, t0)}})
 	}
-	p, err := NewAccountsPlan(results, acct, false, planNow)
+	p, err := NewAccountsPlan(results, acct, false, 0, planNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func TestCheckRollbackAccounts(t *testing.T) {
 }
 
 func TestResolveRefusesUnresolvedMultiAccountPlan(t *testing.T) {
-	p, _ := NewAccountsPlan(orgResults(), acct, false, planNow)
+	p, _ := NewAccountsPlan(orgResults(), acct, false, 0, planNow)
 	p.Actions[1].AccessKeyID = nil
 	p.Resolved = false
 	if _, err := Resolve(context.Background(), p, newFakeIAM(), planNow); !errors.Is(err, ErrBadPlan) {

@@ -13,12 +13,14 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/iamx"
+	"github.com/setupkeys/setupkeys/internal/keycheck"
+	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
-// IAM is the part of the IAM API that apply and rollback use. *iam.Client satisfies it.
+// IAM is the part of the IAM API that apply and rollback use: the key check's reads and the
+// writes. *iam.Client satisfies it.
 type IAM interface {
-	ListAccessKeys(ctx context.Context, in *iam.ListAccessKeysInput, optFns ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error)
-	GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
+	keycheck.API
 	UpdateAccessKey(ctx context.Context, in *iam.UpdateAccessKeyInput, optFns ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error)
 	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, optFns ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
 }
@@ -293,7 +295,7 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 	if err != nil {
 		return a.finish(k, PhaseFailed, OutcomeFailed, fmt.Sprintf("cannot reach account %s: %v", k.AccountID, err))
 	}
-	cur, err := findKey(ctx, client, k.User, k.KeyID())
+	cur, err := a.checkKey(ctx, client, k)
 	if err != nil {
 		return a.finish(k, PhaseFailed, OutcomeFailed, "cannot check the key: "+err.Error())
 	}
@@ -356,58 +358,55 @@ func targetState(action Action) string {
 	return "Inactive"
 }
 
-// precondition re-checks what the plan saw; it returns why the key must be left alone, or "".
-func (a *applier) precondition(ctx context.Context, client IAM, k PlannedKey, cur keyState) string {
-	if !cur.exists {
-		if cur.userGone {
-			return "the user no longer exists"
-		}
-		return "the key no longer exists"
-	}
-	if !cur.created.Truncate(time.Second).Equal(k.Preconditions.CreateDate.Truncate(time.Second)) {
-		return fmt.Sprintf("the key's create date %s differs from the plan's %s", cur.created.UTC().Format(time.RFC3339), k.Preconditions.CreateDate.UTC().Format(time.RFC3339))
-	}
-	switch {
-	case cur.status == keyStatusActive:
-	case a.opts.Action == ActionDelete && cur.status == keyStatusInactive:
-		// Deactivate first, delete later: an inactive key may be deleted if this journal
-		// deactivated it.
-		if _, ok := a.j.deactivated(a.plan.ID, k.KeyID()); !ok {
+// precondition is the key check's verdict on the key right before acting: it returns why the
+// key must be left alone, or "". The rule is re-run on live facts with the plan's window: the
+// user still has a console password, the key is still Active (or Inactive by this journal's
+// deactivation, for a delete), made within the window of the user's creation (GetUser) and never
+// used. A key the plan names for another user, or made at another time, is not it.
+func (a *applier) precondition(_ context.Context, _ IAM, k PlannedKey, cur keyState) string {
+	d := cur.decision
+	switch d.Cause {
+	case "":
+	case keycheck.CauseInactive:
+		if a.opts.Action == ActionDelete && cur.status == keyStatusInactive {
 			return "the key is already Inactive and this journal did not deactivate it; not deleting a key someone else turned off"
 		}
-	default:
 		return fmt.Sprintf("the key is already %s", cur.status)
+	case keycheck.CauseCreatedDiffers:
+		return fmt.Sprintf("the key's create date %s differs from the plan's %s", cur.created.UTC().Format(time.RFC3339), k.Preconditions.CreateDate.UTC().Format(time.RFC3339))
+	case keycheck.CauseNoPassword:
+		return "the user no longer has a console password, so the rule does not flag the key"
+	default:
+		return d.Reason
 	}
-	out, err := client.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.KeyID())})
-	if err != nil {
-		if iamx.IsNoSuchEntity(err) {
-			return "the key no longer exists"
-		}
-		return "cannot confirm the key was never used (iam:GetAccessKeyLastUsed: " + err.Error() + "); left alone"
-	}
-	if u := aws.ToString(out.UserName); u != "" && u != k.User {
-		return fmt.Sprintf("the key belongs to user %s, not %s", u, k.User)
-	}
-	if out.AccessKeyLastUsed != nil && out.AccessKeyLastUsed.LastUsedDate != nil {
-		when := out.AccessKeyLastUsed.LastUsedDate.UTC().Format(time.RFC3339)
-		svc := aws.ToString(out.AccessKeyLastUsed.ServiceName)
-		if svc != "" && svc != "N/A" {
+	switch v := d.Verdict; {
+	case v.Status == setupkeys.StatusFail:
+		return ""
+	case v.Status == setupkeys.StatusReview && a.plan.IncludeReview:
+		return ""
+	case v.Status == setupkeys.StatusReview:
+		return "the rule makes the key a review finding and the plan does not include review findings"
+	case !d.Key.LastUsed.IsZero():
+		when := d.Key.LastUsed.UTC().Format(time.RFC3339)
+		if svc := d.Key.LastUsedService; svc != "" {
 			return fmt.Sprintf("the key has been used since the plan (last used %s with %s)", when, svc)
 		}
 		return fmt.Sprintf("the key has been used since the plan (last used %s)", when)
 	}
-	return ""
+	return "the rule does not flag the key now: " + d.Reason
 }
 
-// keyState is a key as ListAccessKeys shows it now.
+// keyState is a key as ListAccessKeys shows it now, and for apply the key check's decision.
 type keyState struct {
 	exists   bool
 	userGone bool
 	status   string
 	created  time.Time
+	decision keycheck.Decision
 }
 
-// findKey lists the user's keys (every page) and returns the one with id.
+// findKey lists the user's keys (every page) and returns the one with id (rollback, which puts
+// back what the journal did rather than judging).
 func findKey(ctx context.Context, c IAM, user, id string) (keyState, error) {
 	keys, err := iamx.ListAccessKeys(ctx, c, user, nil)
 	if err != nil {
@@ -422,6 +421,26 @@ func findKey(ctx context.Context, c IAM, user, id string) (keyState, error) {
 		}
 	}
 	return keyState{}, nil
+}
+
+// checkKey runs the key check on one planned key: the user's keys (every page), then what the rule
+// needs. A key this journal deactivated is judged as it was (deleting what apply deactivated).
+func (a *applier) checkKey(ctx context.Context, c IAM, k PlannedKey) (keyState, error) {
+	_, ours := a.j.deactivated(a.plan.ID, k.KeyID())
+	req := keycheck.Request{AccountID: k.AccountID, User: k.User, ARN: k.ARN, Keys: []keycheck.Want{{
+		Slot: k.KeySlot, ID: k.KeyID(), Created: k.Preconditions.CreateDate,
+		DeactivatedByCaller: ours && a.opts.Action == ActionDelete,
+	}}}
+	res, err := keycheck.Check(ctx, c, req, keycheck.Options{Rule: rule.Options{Window: a.plan.SetupWindow()}})
+	if err != nil {
+		return keyState{}, err
+	}
+	d := res.Keys[0]
+	st := keyState{userGone: d.Cause == keycheck.CauseUserGone, decision: d}
+	if d.Key.ID != "" {
+		st.exists, st.status, st.created = true, d.Key.Status, d.Key.Created
+	}
+	return st, nil
 }
 
 // writeRetry makes IAM writes also retry IAM's own transient codes on top of the client's

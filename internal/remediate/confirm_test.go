@@ -54,7 +54,7 @@ func TestConfirmDeleteWarnsAndEmptyPlanNeedsNothing(t *testing.T) {
 	if !strings.Contains(out.String(), "Will DELETE 1 access key. Deleted keys cannot be restored.") {
 		t.Errorf("output:\n%s", out.String())
 	}
-	empty, _ := NewPlan(nil, acct, setupkeys.Source{Kind: setupkeys.SourceLiveAPI}, false, planNow)
+	empty, _ := NewPlan(nil, acct, setupkeys.Source{Kind: setupkeys.SourceLiveAPI}, false, 0, planNow)
 	out.Reset()
 	if err := Confirm(strings.NewReader(""), &out, false, empty, ActionDelete); err != nil || !strings.Contains(out.String(), "Nothing to do") {
 		t.Errorf("empty plan: %v\n%s", err, out.String())
@@ -93,7 +93,7 @@ func TestSummariesEscapeHostileData(t *testing.T) {
 	const hostile = "ev\x1b[1A\x1b[2Kil\x00\xff\r"
 	f := mkFinding(hostile, "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)
 	rev := mkFinding("r"+hostile, "AKIAALICE00000000002", 2, setupkeys.StatusReview, t0)
-	p, err := NewPlan([]setupkeys.Finding{f, rev}, acct, setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "/tmp/" + hostile}, false, planNow)
+	p, err := NewPlan([]setupkeys.Finding{f, rev}, acct, setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "/tmp/" + hostile}, false, 0, planNow)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,9 @@ import (
 type fakeIAM struct {
 	mu    sync.Mutex
 	users map[string][]*fakeKey
+	// people holds each user's creation and console password; a user made by addKey is a
+	// console user created when its first key was: the rule flags its keys.
+	people map[string]*fakePerson
 	// before, when set, runs before every call; a non-nil error is returned instead.
 	before func(op string, keyID string) error
 	// writes counts UpdateAccessKey/DeleteAccessKey calls per "op keyID".
@@ -33,15 +36,23 @@ type fakeKey struct {
 	lastUsed *time.Time
 }
 
+type fakePerson struct {
+	created    time.Time
+	noPassword bool
+}
+
 var _ IAM = (*fakeIAM)(nil)
 
 func newFakeIAM() *fakeIAM {
-	return &fakeIAM{users: map[string][]*fakeKey{}, writes: map[string]int{}}
+	return &fakeIAM{users: map[string][]*fakeKey{}, people: map[string]*fakePerson{}, writes: map[string]int{}}
 }
 
 func (f *fakeIAM) addKey(user, id string, created time.Time) *fakeKey {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.people[user] == nil {
+		f.people[user] = &fakePerson{created: created}
+	}
 	k := &fakeKey{id: id, status: "Active", created: created}
 	f.users[user] = append(f.users[user], k)
 	return k
@@ -115,6 +126,41 @@ func (f *fakeIAM) ListAccessKeys(_ context.Context, in *iam.ListAccessKeysInput,
 		out.Marker = aws.String(strconv.Itoa(start + 1))
 	}
 	return out, nil
+}
+
+// person changes a user's creation or console password, as of now.
+func (f *fakeIAM) person(user string, change func(p *fakePerson)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change(f.people[user])
+}
+
+func (f *fakeIAM) GetLoginProfile(_ context.Context, in *iam.GetLoginProfileInput, _ ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	user := aws.ToString(in.UserName)
+	if err := f.hook("GetLoginProfile", user); err != nil {
+		return nil, err
+	}
+	p, ok := f.people[user]
+	if _, exists := f.users[user]; !exists || !ok || p.noPassword {
+		return nil, noSuchEntity("Login Profile for User " + user + " cannot be found.")
+	}
+	return &iam.GetLoginProfileOutput{LoginProfile: &types.LoginProfile{UserName: in.UserName, CreateDate: aws.Time(p.created)}}, nil
+}
+
+func (f *fakeIAM) GetUser(_ context.Context, in *iam.GetUserInput, _ ...func(*iam.Options)) (*iam.GetUserOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	user := aws.ToString(in.UserName)
+	if err := f.hook("GetUser", user); err != nil {
+		return nil, err
+	}
+	p, ok := f.people[user]
+	if _, exists := f.users[user]; !exists || !ok {
+		return nil, noSuchEntity("The user with name " + user + " cannot be found.")
+	}
+	return &iam.GetUserOutput{User: &types.User{UserName: in.UserName, CreateDate: aws.Time(p.created)}}, nil
 }
 
 func (f *fakeIAM) GetAccessKeyLastUsed(_ context.Context, in *iam.GetAccessKeyLastUsedInput, _ ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error) {

@@ -68,7 +68,7 @@ func FuzzReadPlan(f *testing.F) {
 // checkPlanInvariants checks, without Validate, what Apply and Rollback take for granted.
 func checkPlanInvariants(t *testing.T, p *Plan) {
 	t.Helper()
-	if p.FormatVersion != FormatVersion || !strings.HasPrefix(p.ID, "plan-") || !setupkeys.ValidAccountID(p.AccountID) || p.CreatedAt.IsZero() {
+	if (p.FormatVersion != FormatVersion && p.FormatVersion != FormatVersion1) || !strings.HasPrefix(p.ID, "plan-") || !setupkeys.ValidAccountID(p.AccountID) || p.CreatedAt.IsZero() {
 		t.Fatalf("bad header accepted: %+v", p)
 	}
 	audited := map[string]bool{}

@@ -81,7 +81,7 @@ func (a *account) plan(t *testing.T, sup *suppress.Set) *remediate.Plan {
 	if sup != nil {
 		findings = sup.Apply(ctx, findings, suppress.IAMTags{Client: a.client}, time.Now()).Findings
 	}
-	p, err := remediate.NewPlan(findings, a.id, res.Source, false, time.Now())
+	p, err := remediate.NewPlan(findings, a.id, res.Source, false, 0, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

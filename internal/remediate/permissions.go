@@ -24,6 +24,7 @@ var (
 		"iam:GetCredentialReport",
 		"iam:ListUsers",
 		"iam:GetLoginProfile",
+		"iam:GetUser",
 		"iam:ListAccessKeys",
 		"iam:GetAccessKeyLastUsed",
 		"iam:ListUserTags",
@@ -91,7 +92,6 @@ type PermissionsAPI interface {
 	GenerateCredentialReport(ctx context.Context, in *iam.GenerateCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GenerateCredentialReportOutput, error)
 	GetCredentialReport(ctx context.Context, in *iam.GetCredentialReportInput, optFns ...func(*iam.Options)) (*iam.GetCredentialReportOutput, error)
 	ListUsers(ctx context.Context, in *iam.ListUsersInput, optFns ...func(*iam.Options)) (*iam.ListUsersOutput, error)
-	GetLoginProfile(ctx context.Context, in *iam.GetLoginProfileInput, optFns ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error)
 	ListUserTags(ctx context.Context, in *iam.ListUserTagsInput, optFns ...func(*iam.Options)) (*iam.ListUserTagsOutput, error)
 	IAM
 }
@@ -283,6 +283,8 @@ func (p probe) try(ctx context.Context, c PermissionsAPI, action string) (Decisi
 		_, err = c.ListUsers(ctx, &iam.ListUsersInput{MaxItems: aws.Int32(1)})
 	case "iam:GetLoginProfile":
 		_, err = c.GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: user})
+	case "iam:GetUser":
+		_, err = c.GetUser(ctx, &iam.GetUserInput{UserName: user})
 	case "iam:ListAccessKeys":
 		_, err = c.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: user})
 	case "iam:ListUserTags":

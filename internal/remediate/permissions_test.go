@@ -40,6 +40,9 @@ func (f *fakePerms) ListUsers(context.Context, *iam.ListUsersInput, ...func(*iam
 func (f *fakePerms) GetLoginProfile(context.Context, *iam.GetLoginProfileInput, ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error) {
 	return &iam.GetLoginProfileOutput{}, f.dry("GetLoginProfile")
 }
+func (f *fakePerms) GetUser(context.Context, *iam.GetUserInput, ...func(*iam.Options)) (*iam.GetUserOutput, error) {
+	return &iam.GetUserOutput{}, f.dry("GetUser")
+}
 func (f *fakePerms) ListUserTags(context.Context, *iam.ListUserTagsInput, ...func(*iam.Options)) (*iam.ListUserTagsOutput, error) {
 	return &iam.ListUserTagsOutput{}, f.dry("ListUserTags")
 }
@@ -121,6 +124,7 @@ func TestCheckPermissionsDryCalls(t *testing.T) {
 		"iam:GetCredentialReport":      DecisionAllowed,
 		"iam:ListUsers":                DecisionAllowed,
 		"iam:GetLoginProfile":          DecisionAllowed,
+		"iam:GetUser":                  DecisionAllowed,
 		"iam:ListAccessKeys":           DecisionAllowed, // the fake answers NoSuchEntity for the probe user
 		"iam:GetAccessKeyLastUsed":     DecisionUnknown,
 		"iam:ListUserTags":             DecisionDenied,

@@ -27,10 +27,17 @@ import (
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/strictjson"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
+	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
-// FormatVersion is the plan format this package writes and reads.
-const FormatVersion = 1
+// FormatVersion is the plan format this package writes. It reads it and FormatVersion1.
+//
+// Format 2 adds "window", the setup window the plan was made with, which apply re-judges each
+// key with. A format 1 plan has no window: it was made, and is applied, with rule.DefaultWindow.
+const FormatVersion = 2
+
+// FormatVersion1 is the first plan format, still read.
+const FormatVersion1 = 1
 
 // Action is what is done to a key.
 type Action string
@@ -76,6 +83,9 @@ type Plan struct {
 	CreatedAt     time.Time        `json:"created_at"`
 	Source        setupkeys.Source `json:"source"`
 	IncludeReview bool             `json:"include_review"`
+	// Window is the setup window the findings were judged with, as a Go duration ("10m0s");
+	// apply re-judges each key with it. Format 2; absent in format 1 (DefaultWindow).
+	Window string `json:"window,omitempty"`
 	// Resolved is true when every planned key has its access key ID. A plan made from a report
 	// file alone is not; Apply refuses it until Resolve has matched its keys live.
 	Resolved   bool       `json:"resolved"`
@@ -85,6 +95,36 @@ type Plan struct {
 	// Listed are findings shown but not planned: review findings without --include-review,
 	// suppressed findings.
 	Listed []Listed `json:"listed"`
+
+	// Digest is the sha256 of the plan file as read (ReadPlan) or written (Write, Save):
+	// what a change board approves and apply --plan-digest requires. Not part of the file.
+	Digest string `json:"-"`
+}
+
+// SetupWindow is the window apply re-judges the plan's keys with: the plan's own, or
+// rule.DefaultWindow for a format 1 plan. Validate has checked that it parses.
+func (p *Plan) SetupWindow() time.Duration {
+	d, err := time.ParseDuration(p.Window)
+	if err != nil || d <= 0 {
+		return rule.DefaultWindow
+	}
+	return d
+}
+
+// FileDigest is how a plan file's digest is written: "sha256:" and the hex of its SHA-256.
+func FileDigest(data []byte) string {
+	sum := sha256.Sum256(data)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// ParseDigest reads a digest as given on the command line: "sha256:HEX" or the bare 64 hex
+// digits, any case. It returns the FileDigest form.
+func ParseDigest(s string) (string, error) {
+	hexPart := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "sha256:"))
+	if b, err := hex.DecodeString(hexPart); err != nil || len(b) != sha256.Size {
+		return "", fmt.Errorf("%q is not a plan digest: want sha256: and 64 hex digits, as setupkeys plan prints it", s)
+	}
+	return "sha256:" + hexPart, nil
 }
 
 // AccountStatus says whether a multi-account plan's account was audited.
@@ -184,8 +224,9 @@ var (
 // finding when includeReview) is planned; review findings not planned and suppressed findings are
 // listed; passing findings are left out. A finding given twice (same ID) is planned once.
 // Findings of another account are an error: make one plan per account, or one over several
-// accounts with NewAccountsPlan. now stamps the plan.
-func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Source, includeReview bool, now time.Time) (*Plan, error) {
+// accounts with NewAccountsPlan. window is the setup window the findings were judged with (0:
+// rule.DefaultWindow); now stamps the plan.
+func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Source, includeReview bool, window time.Duration, now time.Time) (*Plan, error) {
 	if !setupkeys.ValidAccountID(accountID) {
 		return nil, fmt.Errorf("%w: account ID %q is not 12 digits", ErrBadPlan, accountID)
 	}
@@ -195,6 +236,7 @@ func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Sourc
 		CreatedAt:     now.UTC().Truncate(time.Second),
 		Source:        src,
 		IncludeReview: includeReview,
+		Window:        windowString(window),
 		Actions:       []PlannedKey{},
 		Listed:        []Listed{},
 	}
@@ -211,6 +253,13 @@ func NewPlan(findings []setupkeys.Finding, accountID string, src setupkeys.Sourc
 		}
 	}
 	return p.finish()
+}
+
+func windowString(window time.Duration) string {
+	if window <= 0 {
+		window = rule.DefaultWindow
+	}
+	return window.String()
 }
 
 // finish seals a plan being built: whether every action is resolved, its ID, and a last check.
@@ -276,7 +325,7 @@ func (p *Plan) add(f setupkeys.Finding) error {
 // failed (Err set) is AccountNotAudited and nothing in it is planned. The findings of each
 // audited account are planned and listed as NewPlan does. The plan's Source is
 // SourceOrganization.
-func NewAccountsPlan(results []setupkeys.AccountResult, callerAccount string, includeReview bool, now time.Time) (*Plan, error) {
+func NewAccountsPlan(results []setupkeys.AccountResult, callerAccount string, includeReview bool, window time.Duration, now time.Time) (*Plan, error) {
 	if !setupkeys.ValidAccountID(callerAccount) {
 		return nil, fmt.Errorf("%w: caller account ID %q is not 12 digits", ErrBadPlan, callerAccount)
 	}
@@ -287,6 +336,7 @@ func NewAccountsPlan(results []setupkeys.AccountResult, callerAccount string, in
 		CreatedAt:     now.UTC().Truncate(time.Second),
 		Source:        setupkeys.Source{Kind: SourceOrganization},
 		IncludeReview: includeReview,
+		Window:        windowString(window),
 		Actions:       []PlannedKey{},
 		Listed:        []Listed{},
 	}
@@ -400,11 +450,19 @@ func (p *Plan) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadPlan, fmt.Sprintf(format, args...))
 	}
-	if p.FormatVersion != FormatVersion {
-		if p.FormatVersion > FormatVersion {
-			return bad("format_version %d is newer than this setupkeys reads (%d); upgrade setupkeys", p.FormatVersion, FormatVersion)
+	switch {
+	case p.FormatVersion > FormatVersion:
+		return bad("format_version %d is newer than this setupkeys reads (%d); upgrade setupkeys", p.FormatVersion, FormatVersion)
+	case p.FormatVersion == FormatVersion1:
+		if p.Window != "" {
+			return bad("window is a format_version %d field; this plan says format_version %d", FormatVersion, p.FormatVersion)
 		}
-		return bad("format_version %d is not supported (this setupkeys reads %d)", p.FormatVersion, FormatVersion)
+	case p.FormatVersion == FormatVersion:
+		if d, err := time.ParseDuration(p.Window); err != nil || d <= 0 {
+			return bad("window %q is not a positive Go duration such as 10m0s", p.Window)
+		}
+	default:
+		return bad("format_version %d is not supported (this setupkeys reads %d and %d)", p.FormatVersion, FormatVersion1, FormatVersion)
 	}
 	if !strings.HasPrefix(p.ID, "plan-") {
 		return bad("plan_id %q is missing or malformed", p.ID)
@@ -480,14 +538,18 @@ func (p *Plan) Validate() error {
 	return nil
 }
 
-// Write writes the plan as indented JSON.
+// Write writes the plan as indented JSON and sets its Digest to the digest of what it wrote.
 func (p *Plan) Write(w io.Writer) error {
 	b, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	b = append(b, '\n')
+	if _, err = w.Write(b); err != nil {
+		return err
+	}
+	p.Digest = FileDigest(b)
+	return nil
 }
 
 // Save writes the plan to path atomically (a temporary file, fsync, rename), mode 0600.
@@ -508,12 +570,17 @@ const MaxPlanSize = 64 << 20
 // silently ignored or hide another, and a plan over MaxPlanSize is refused unread.
 func ReadPlan(r io.Reader, name string) (*Plan, error) {
 	var p Plan
-	if err := strictjson.Read(r, name, MaxPlanSize, &p); err != nil {
+	data, err := strictjson.ReadAll(r, name, MaxPlanSize)
+	if err == nil {
+		err = strictjson.Unmarshal(name, data, &p)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadPlan, err)
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", termsafe.String(name), err)
 	}
+	p.Digest = FileDigest(data)
 	return &p, nil
 }
 

@@ -52,11 +52,11 @@ func TestNewPlan(t *testing.T) {
 		suppressed,
 		pass,
 	}
-	p, err := NewPlan(findings, acct, liveSrc, false, planNow.Add(123*time.Millisecond))
+	p, err := NewPlan(findings, acct, liveSrc, false, 0, planNow.Add(123*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.FormatVersion != 1 || p.AccountID != acct || !p.CreatedAt.Equal(planNow) || !p.Resolved || !strings.HasPrefix(p.ID, "plan-") {
+	if p.FormatVersion != FormatVersion || p.Window != "10m0s" || p.AccountID != acct || !p.CreatedAt.Equal(planNow) || !p.Resolved || !strings.HasPrefix(p.ID, "plan-") {
 		t.Errorf("plan header = %+v", p)
 	}
 	if len(p.Actions) != 1 || p.Actions[0].KeyID() != "AKIAALICE00000000001" || p.Actions[0].Preconditions != (Preconditions{Status: "Active", CreateDate: t0, NeverUsed: true}) {
@@ -66,13 +66,13 @@ func TestNewPlan(t *testing.T) {
 		t.Errorf("listed = %+v", p.Listed)
 	}
 	// The same input gives the same ID; another time another.
-	p2, _ := NewPlan(findings, acct, liveSrc, false, planNow)
-	p3, _ := NewPlan(findings, acct, liveSrc, false, planNow.Add(time.Second))
+	p2, _ := NewPlan(findings, acct, liveSrc, false, 0, planNow)
+	p3, _ := NewPlan(findings, acct, liveSrc, false, 0, planNow.Add(time.Second))
 	if p2.ID != p.ID || p3.ID == p.ID {
 		t.Errorf("IDs %s %s %s", p.ID, p2.ID, p3.ID)
 	}
 
-	withReview, err := NewPlan(findings, acct, liveSrc, true, planNow)
+	withReview, err := NewPlan(findings, acct, liveSrc, true, 0, planNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestNewPlan(t *testing.T) {
 	if err := p.Write(&buf); err != nil {
 		t.Fatal(err)
 	}
-	for _, field := range []string{`"format_version": 1`, `"account_id": "111111111111"`, `"created_at": "2025-05-01T12:00:00Z"`, `"source": {`, `"actions": [`, `"access_key_id": "AKIAALICE00000000001"`, `"preconditions": {`, `"status": "Active"`, `"create_date": "2024-03-01T10:00:00Z"`, `"never_used": true`, `"finding_id": "sk-`, `"listed": [`} {
+	for _, field := range []string{`"format_version": 2`, `"window": "10m0s"`, `"account_id": "111111111111"`, `"created_at": "2025-05-01T12:00:00Z"`, `"source": {`, `"actions": [`, `"access_key_id": "AKIAALICE00000000001"`, `"preconditions": {`, `"status": "Active"`, `"create_date": "2024-03-01T10:00:00Z"`, `"never_used": true`, `"finding_id": "sk-`, `"listed": [`} {
 		if !strings.Contains(buf.String(), field) {
 			t.Errorf("plan JSON lacks %s:\n%s", field, buf.String())
 		}
@@ -112,14 +112,14 @@ func TestNewPlan(t *testing.T) {
 func TestNewPlanRefusals(t *testing.T) {
 	other := mkFinding("bob", "AKIABOB0000000000001", 1, setupkeys.StatusFail, t0)
 	other.AccountID = "222222222222"
-	if _, err := NewPlan([]setupkeys.Finding{other}, acct, liveSrc, false, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "one plan per account") {
+	if _, err := NewPlan([]setupkeys.Finding{other}, acct, liveSrc, false, 0, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "one plan per account") {
 		t.Errorf("other account: %v", err)
 	}
-	if _, err := NewPlan(nil, "12345", liveSrc, false, planNow); !errors.Is(err, ErrBadPlan) {
+	if _, err := NewPlan(nil, "12345", liveSrc, false, 0, planNow); !errors.Is(err, ErrBadPlan) {
 		t.Errorf("bad account: %v", err)
 	}
 	dup := []setupkeys.Finding{mkFinding("a", "AKIADUP0000000000001", 1, setupkeys.StatusFail, t0), mkFinding("a", "AKIADUP0000000000001", 2, setupkeys.StatusFail, t0)}
-	if _, err := NewPlan(dup, acct, liveSrc, false, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "planned twice") {
+	if _, err := NewPlan(dup, acct, liveSrc, false, 0, planNow); !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "planned twice") {
 		t.Errorf("duplicate key: %v", err)
 	}
 }
@@ -128,7 +128,7 @@ func TestPlanFromReportIsUnresolved(t *testing.T) {
 	src := setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "report.csv"}
 	f := mkFinding("alice", "", 1, setupkeys.StatusFail, t0)
 	f.Source = src
-	p, err := NewPlan([]setupkeys.Finding{f}, acct, src, false, planNow)
+	p, err := NewPlan([]setupkeys.Finding{f}, acct, src, false, 0, planNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,14 +148,18 @@ func TestPlanFromReportIsUnresolved(t *testing.T) {
 }
 
 func TestReadPlanRefusals(t *testing.T) {
-	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, planNow)
+	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, 0, planNow)
 	var buf bytes.Buffer
 	p.Write(&buf)
 	good := buf.String()
 	tests := []struct{ name, from, to, want string }{
 		{"unknown field", `"plan_id"`, `"plan_idd"`, "unknown field"},
-		{"newer version", `"format_version": 1`, `"format_version": 2`, "newer than this setupkeys reads"},
-		{"old version", `"format_version": 1`, `"format_version": 0`, "not supported"},
+		{"newer version", `"format_version": 2`, `"format_version": 3`, "newer than this setupkeys reads"},
+		{"old version", `"format_version": 2`, `"format_version": 0`, "not supported"},
+		{"version 2 without its window", `  "window": "10m0s",
+`, ``, `window "" is not a positive Go duration`},
+		{"bad window", `"window": "10m0s"`, `"window": "-3s"`, `window "-3s" is not a positive Go duration`},
+		{"version 1 with a window", `"format_version": 2`, `"format_version": 1`, "window is a format_version 2 field"},
 		{"bad account", `"account_id": "111111111111",
   "created_at"`, `"account_id": "11111111111x",
   "created_at"`, "not 12 digits"},
@@ -191,7 +195,7 @@ func TestReadPlanRefusals(t *testing.T) {
 // A user name is quoted in Validate's messages: an escaped newline in it must not break the
 // message over two lines.
 func TestReadPlanErrorIsOneLine(t *testing.T) {
-	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, planNow)
+	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, 0, planNow)
 	var buf bytes.Buffer
 	p.Write(&buf)
 	src := strings.Replace(buf.String(), `"user": "alice"`, `"user": "al\nice"`, 1)
@@ -233,11 +237,11 @@ func TestPlanDuplicateFindings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			single, err := NewPlan(tt.findings, acct, liveSrc, tt.includeReview, planNow)
+			single, err := NewPlan(tt.findings, acct, liveSrc, tt.includeReview, 0, planNow)
 			if err != nil {
 				t.Fatal(err)
 			}
-			multi, err := NewAccountsPlan([]setupkeys.AccountResult{{AccountID: acct, Source: liveSrc, Findings: tt.findings}}, acct, tt.includeReview, planNow)
+			multi, err := NewAccountsPlan([]setupkeys.AccountResult{{AccountID: acct, Source: liveSrc, Findings: tt.findings}}, acct, tt.includeReview, 0, planNow)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +261,7 @@ func TestPlanDuplicateFindings(t *testing.T) {
 
 	// Validate refuses a finding planned twice, in a plan made by hand or edited.
 	bob := mkFinding("bob", "AKIABOB0000000000001", 1, setupkeys.StatusFail, t0)
-	p, err := NewPlan([]setupkeys.Finding{alice, bob}, acct, liveSrc, false, planNow)
+	p, err := NewPlan([]setupkeys.Finding{alice, bob}, acct, liveSrc, false, 0, planNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,20 +278,20 @@ func TestPlanDuplicateFindings(t *testing.T) {
 
 // A plan that is not valid JSON is refused naming the file and where: byte, line and column.
 func TestReadPlanJSONErrorsSayWhere(t *testing.T) {
-	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, planNow)
+	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, 0, planNow)
 	var buf bytes.Buffer
 	p.Write(&buf)
 	good := buf.String()
 	tests := []struct{ name, src, want string }{
 		{"syntax on line 1", `{"format_version": 1,, "plan_id": "plan-1"}`, `:1:22: invalid JSON: invalid character ',' at start of value near ", \"plan_id\": \"plan-1\"}"`},
 		{"syntax further down", strings.Replace(good, `"plan_id":`, `"plan_id"`, 1), `:3:13: invalid JSON: invalid character '"' after object name (expecting ':')`},
-		{"wrong type", strings.Replace(good, `"format_version": 1`, `"format_version": "1"`, 1), `:2:21: cannot use a JSON string "\"1\"" (want an integer) at /format_version`},
+		{"wrong type", strings.Replace(good, `"format_version": 2`, `"format_version": "2"`, 1), `:2:21: cannot use a JSON string "\"2\"" (want an integer) at /format_version`},
 		{"truncated", good[:50], ":3:26: truncated JSON: the value does not end (50 bytes read)"},
 		{"empty", " \n", ":1:1: empty: no JSON value"},
 		{"text after", good + "\n ]", fmt.Sprintf(":%d:2: more than one JSON value: text after the first", strings.Count(good, "\n")+2)},
 		{"duplicate field", strings.Replace(good, `"plan_id":`, `"plan_id": "plan-0", "plan_id":`, 1), `:3:24: field "plan_id" appears twice in the same object`},
 		{"case variant", strings.Replace(good, `"plan_id":`, `"Plan_ID":`, 1), `:3:3: unknown field "Plan_ID" (field names are exact, case included)`},
-		{"invalid utf-8", strings.Replace(good, `"user": "alice"`, "\"user\": \"al\xffice\"", 1), `:15:18: invalid JSON: invalid UTF-8 near "\xffice`},
+		{"invalid utf-8", strings.Replace(good, `"user": "alice"`, "\"user\": \"al\xffice\"", 1), `:16:18: invalid JSON: invalid UTF-8 near "\xffice`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,118 +3,83 @@ package remediate
 import (
 	"context"
 	"fmt"
-	"sort"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-
-	"github.com/setupkeys/setupkeys/internal/iamx"
+	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/keycheck"
+	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
 // Resolve fills in the access key IDs a plan made from a report file lacks, from the live
-// account: for each planned key it lists the user's keys (iam:ListAccessKeys), matches the
-// creation time to the second, keeps the Active ones and confirms each never used
-// (iam:GetAccessKeyLastUsed).
+// account, through the key check (internal/keycheck): per user it lists the keys, pairs each
+// planned key with the live key made in the same second, and re-judges it with the rule on live
+// facts (console password, the user's creation, status, last use) with the plan's window.
 //
-// Planned keys of one user created in the same second form a group; the live candidates of the
-// group (Active, never used, created in that second) are paired with its planned keys. Every
-// candidate of such a group is a planned key, so which slot gets which ID does not change what
-// apply does. When there are fewer candidates than planned keys, the rest are not resolved; when
-// there are more (a key made in the same second that the report did not plan, now Active and
-// never used), nothing tells which the report meant and none of the group is resolved.
-//
-// A planned key that cannot be resolved (used since the report, Inactive, deleted, its user
-// deleted, ambiguous) is moved from Actions to Listed with why; those are returned, in plan
-// order. What remains is resolved: the plan is marked Resolved with ResolvedAt = now. The plan ID
-// does not change. An AWS error stops Resolve and leaves the plan as it was.
+// A planned key is resolved when the rule flags its live key now as the plan would plan it (fail,
+// or review with include_review). Twins made in one second follow the key check's policy: the
+// keys the rule flags now are paired first, each once. Every other planned key (used since the
+// report, Inactive, deleted, its user deleted or without a console password now) is moved from
+// Actions to Listed with why (Unresolved, in plan order). A live key of a planned second that
+// the rule flags but the report did not plan is not added: it is listed too (Unplanned), so
+// nothing flagged is silently ignored. What remains is resolved: the plan is marked Resolved with
+// ResolvedAt = now. The plan ID does not change. An AWS error stops Resolve and leaves the plan
+// as it was.
 //
 // client must reach the plan's account. A multi-account plan is made from live accounts and has
 // nothing to resolve; one with unresolved keys is refused (ErrBadPlan).
-func Resolve(ctx context.Context, p *Plan, client IAM, now time.Time) ([]Listed, error) {
+func Resolve(ctx context.Context, p *Plan, client keycheck.API, now time.Time) (ResolveResult, error) {
 	if p.MultiAccount() && !p.allResolved() {
-		return nil, fmt.Errorf("%w: a multi-account plan with unresolved keys: multi-account plans are made live, make it again", ErrBadPlan)
+		return ResolveResult{}, fmt.Errorf("%w: a multi-account plan with unresolved keys: multi-account plans are made live, make it again", ErrBadPlan)
 	}
-	type group struct {
-		user    string
-		created time.Time
-	}
-	groups := map[group][]int{}
-	var order []group
-	taken := map[string]bool{}
+	// One key check per user, in plan order. Keys the plan already names by ID are asked by ID,
+	// so that no other planned key pairs with them.
+	var users []string
+	actionsOf := map[string][]int{}
 	for i, a := range p.Actions {
-		if id := a.KeyID(); id != "" {
-			taken[id] = true
-			continue
+		if _, ok := actionsOf[a.User]; !ok {
+			users = append(users, a.User)
 		}
-		g := group{a.User, a.Preconditions.CreateDate.UTC().Truncate(time.Second)}
-		if _, ok := groups[g]; !ok {
-			order = append(order, g)
-		}
-		groups[g] = append(groups[g], i)
+		actionsOf[a.User] = append(actionsOf[a.User], i)
 	}
 	resolved := map[int]string{}
 	why := map[int]string{}
-	type userKeys struct {
-		keys []keyInfo
-		gone bool
-	}
-	live := map[string]userKeys{}
-	for _, g := range order {
-		idx := groups[g]
-		uk, ok := live[g.user]
-		if !ok {
-			keys, gone, err := listKeys(ctx, client, g.user)
-			if err != nil {
-				return nil, err
-			}
-			uk = userKeys{keys, gone}
-			live[g.user] = uk
+	var notes []Listed
+	opts := keycheck.Options{Rule: rule.Options{Window: p.SetupWindow()}}
+	for _, user := range users {
+		idx := actionsOf[user]
+		first := p.Actions[idx[0]]
+		req := keycheck.Request{AccountID: first.AccountID, User: user, ARN: first.ARN}
+		unresolved := false
+		for _, i := range idx {
+			a := p.Actions[i]
+			req.Keys = append(req.Keys, keycheck.Want{Slot: a.KeySlot, ID: a.KeyID(), Created: a.Preconditions.CreateDate})
+			unresolved = unresolved || a.KeyID() == ""
 		}
-		var cands, notes []string
-		for _, k := range uk.keys {
-			if taken[k.id] || !k.created.UTC().Truncate(time.Second).Equal(g.created) {
-				continue
-			}
-			if k.status != keyStatusActive {
-				notes = append(notes, fmt.Sprintf("the key created then is %s", k.status))
-				continue
-			}
-			out, err := client.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.id)})
-			if err != nil {
-				if iamx.IsNoSuchEntity(err) {
-					notes = append(notes, "the key created then was deleted while it was checked")
-					continue
-				}
-				return nil, fmt.Errorf("iam:GetAccessKeyLastUsed for a key of %s: %w", g.user, err)
-			}
-			if lu := out.AccessKeyLastUsed; lu != nil && lu.LastUsedDate != nil {
-				notes = append(notes, fmt.Sprintf("the key created then has been used since the report (last used %s)", lu.LastUsedDate.UTC().Format(time.RFC3339)))
-				continue
-			}
-			cands = append(cands, k.id)
-		}
-		sort.Strings(cands)
-		if len(cands) > len(idx) {
-			for _, i := range idx {
-				why[i] = fmt.Sprintf("ambiguous: %d Active, never-used keys of the user were created in that second and nothing tells which one the report means", len(cands))
-			}
+		if !unresolved {
 			continue
 		}
-		for n, i := range idx {
-			if n < len(cands) {
-				resolved[i] = cands[n]
+		res, err := keycheck.Check(ctx, client, req, opts)
+		if err != nil {
+			return ResolveResult{}, fmt.Errorf("resolving the keys of %s: %w", user, err)
+		}
+		for j, d := range res.Keys {
+			i := idx[j]
+			if p.Actions[i].KeyID() != "" {
 				continue
 			}
-			switch {
-			case uk.gone:
-				why[i] = "the user no longer exists"
-			case len(notes) > 0:
-				why[i] = strings.Join(notes, "; ")
-			default:
-				why[i] = "no key of the user created in that second exists now (deleted since the report)"
+			if w := p.wouldPlan(d); w != "" {
+				why[i] = w
+				continue
 			}
+			resolved[i] = d.Key.ID
+		}
+		for _, d := range res.Unasked {
+			id := d.Key.ID
+			notes = append(notes, Listed{
+				AccountID: first.AccountID, User: user, ARN: first.ARN, AccessKeyID: &id, Status: d.Verdict.Status,
+				Why: fmt.Sprintf("not planned: created %s like a planned key and %s now, but the report did not flag it (re-activated since?); plan from the live account to include it",
+					d.Key.Created.UTC().Format(time.RFC3339), d.Verdict.Status),
+			})
 		}
 	}
 	// Every call succeeded: change the plan.
@@ -139,32 +104,38 @@ func Resolve(ctx context.Context, p *Plan, client IAM, now time.Time) ([]Listed,
 		actions = append(actions, a)
 	}
 	p.Actions = actions
-	p.Listed = append(p.Listed, moved...)
+	p.Listed = append(append(p.Listed, moved...), notes...)
 	p.Resolved = p.allResolved()
 	if p.Resolved {
 		t := now.UTC().Truncate(time.Second)
 		p.ResolvedAt = &t
 	}
-	return moved, p.Validate()
+	return ResolveResult{Unresolved: moved, Unplanned: notes}, p.Validate()
 }
 
-type keyInfo struct {
-	id      string
-	status  string
-	created time.Time
+// ResolveResult is what Resolve listed instead of planning.
+type ResolveResult struct {
+	// Unresolved are the planned keys moved from Actions to Listed, with why.
+	Unresolved []Listed
+	// Unplanned are live keys the rule flags now, made in a planned second, that the report did
+	// not flag: listed, not planned.
+	Unplanned []Listed
 }
 
-// listKeys lists a user's keys; gone is true when the user does not exist.
-func listKeys(ctx context.Context, c IAM, user string) (keys []keyInfo, gone bool, err error) {
-	listed, err := iamx.ListAccessKeys(ctx, c, user, nil)
-	if err != nil {
-		if iamx.IsNoSuchEntity(err) {
-			return nil, true, nil
-		}
-		return nil, false, fmt.Errorf("iam:ListAccessKeys %s: %w", user, err)
+// wouldPlan says why the plan must not act on the key a decision describes, or "" when the rule
+// flags it now as the plan would plan it: fail, or review with include_review.
+func (p *Plan) wouldPlan(d keycheck.Decision) string {
+	switch {
+	case !d.Judged:
+		return d.Reason
+	case d.Verdict.Status == setupkeys.StatusFail:
+		return ""
+	case d.Verdict.Status == setupkeys.StatusReview && p.IncludeReview:
+		return ""
+	case d.Verdict.Status == setupkeys.StatusReview:
+		return "the rule makes it a review finding and the plan does not include review findings (include_review is false)"
+	case !d.Key.LastUsed.IsZero():
+		return fmt.Sprintf("the key has been used since the report (last used %s)", d.Key.LastUsed.UTC().Format(time.RFC3339))
 	}
-	for _, m := range listed {
-		keys = append(keys, keyInfo{id: aws.ToString(m.AccessKeyId), status: string(m.Status), created: aws.ToTime(m.CreateDate)})
-	}
-	return keys, false, nil
+	return "the rule does not flag it now: " + d.Reason
 }

@@ -40,14 +40,14 @@ func TestResolve(t *testing.T) {
 			setup:      func(f *fakeIAM) { f.addKey("bob", bobKey1, t0); f.use(bobKey1, planNow) },
 			plan:       []planned{{"bob", 1}},
 			wantKeys:   []string{aliceKey},
-			wantListed: []string{"bob: has been used since the report (last used 2025-05-01T12:00:00Z)"},
+			wantListed: []string{"bob: the key has been used since the report (last used 2025-05-01T12:00:00Z)"},
 		},
 		{
 			name:       "inactive",
 			setup:      func(f *fakeIAM) { f.addKey("bob", bobKey1, t0).status = "Inactive" },
 			plan:       []planned{{"bob", 1}},
 			wantKeys:   []string{aliceKey},
-			wantListed: []string{"bob: the key created then is Inactive"},
+			wantListed: []string{"bob: the key is Inactive now"},
 		},
 		{
 			name:       "key gone",
@@ -63,15 +63,16 @@ func TestResolve(t *testing.T) {
 			wantListed: []string{"bob: the user no longer exists"},
 		},
 		{
-			// One key planned, two Active never-used keys of that second: do not guess.
-			name: "ambiguous",
+			// One key planned, two Active never-used keys of that second: both are flagged
+			// now; the planned key takes one (by key ID), the other is named, not planned.
+			name: "more flagged keys in the second than planned",
 			setup: func(f *fakeIAM) {
-				f.addKey("bob", bobKey1, t0.Add(100*time.Millisecond))
-				f.addKey("bob", bobKey2, t0.Add(900*time.Millisecond))
+				f.addKey("bob", bobKey2, t0.Add(100*time.Millisecond))
+				f.addKey("bob", bobKey1, t0.Add(900*time.Millisecond))
 			},
 			plan:       []planned{{"bob", 1}},
-			wantKeys:   []string{aliceKey},
-			wantListed: []string{"bob: ambiguous: 2 Active, never-used keys"},
+			wantKeys:   []string{aliceKey, bobKey1},
+			wantListed: []string{"bob: not planned: created 2024-03-01T10:00:00Z like a planned key and fail now, but the report did not flag it"},
 		},
 		{
 			// Two keys in the same second, both planned: both resolved.
@@ -115,15 +116,16 @@ func TestResolve(t *testing.T) {
 			for _, x := range tt.plan {
 				findings = append(findings, mkFinding(x.user, "", x.slot, setupkeys.StatusFail, t0))
 			}
-			p, err := NewPlan(findings, acct, src, false, planNow)
+			p, err := NewPlan(findings, acct, src, false, 0, planNow)
 			if err != nil {
 				t.Fatal(err)
 			}
 			id := p.ID
-			moved, err := Resolve(context.Background(), p, f, planNow)
+			res, err := Resolve(context.Background(), p, f, planNow)
 			if err != nil {
 				t.Fatal(err)
 			}
+			moved := append(res.Unresolved, res.Unplanned...)
 			got := []string{}
 			for _, a := range p.Actions {
 				got = append(got, a.KeyID())
@@ -135,6 +137,12 @@ func TestResolve(t *testing.T) {
 			for i, want := range tt.wantListed {
 				user, sub, _ := strings.Cut(want, ": ")
 				l := moved[i]
+				if strings.HasPrefix(l.Why, "not planned: ") {
+					if l.User != user || !strings.HasPrefix(l.Why, sub) || l.AccessKeyID == nil || l.FindingID != "" {
+						t.Errorf("listed[%d] = %+v, want %s with %q", i, l, user, sub)
+					}
+					continue
+				}
 				if l.User != user || !strings.HasPrefix(l.Why, "unresolved: key created 2024-03-01T10:00:00Z: ") || !strings.Contains(l.Why, sub) || !strings.HasSuffix(l.Why, "; not planned") || l.AccessKeyID != nil || l.Status != setupkeys.StatusFail || l.FindingID == "" {
 					t.Errorf("listed[%d] = %+v, want %s with %q", i, l, user, sub)
 				}
@@ -166,12 +174,12 @@ func TestResolveErrorLeavesPlan(t *testing.T) {
 		return nil
 	}
 	src := setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "r.csv"}
-	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "", 1, setupkeys.StatusFail, t0), mkFinding("bob", "", 1, setupkeys.StatusFail, t0)}, acct, src, false, planNow)
+	p, _ := NewPlan([]setupkeys.Finding{mkFinding("alice", "", 1, setupkeys.StatusFail, t0), mkFinding("bob", "", 1, setupkeys.StatusFail, t0)}, acct, src, false, 0, planNow)
 	var before, after strings.Builder
 	p.Write(&before)
 	moved, err := Resolve(context.Background(), p, f, planNow)
 	var ae interface{ ErrorCode() string }
-	if !errors.As(err, &ae) || ae.ErrorCode() != "Throttling" || moved != nil {
+	if !errors.As(err, &ae) || ae.ErrorCode() != "Throttling" || moved.Unresolved != nil || moved.Unplanned != nil {
 		t.Fatalf("err = %v, moved %v", err, moved)
 	}
 	p.Write(&after)
