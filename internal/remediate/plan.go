@@ -25,9 +25,9 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/rule"
 	"github.com/setupkeys/setupkeys/internal/strictjson"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
-	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
 // FormatVersion is the plan format this package writes. It reads it and FormatVersion1.
