@@ -25,6 +25,11 @@ const (
 	StatusPass Status = "pass"
 	// StatusSuppressed: would be fail or review, but a suppression with a reason covers it.
 	StatusSuppressed Status = "suppressed"
+	// StatusPending: CloudTrail logs show a key created at setup, for a user with a console
+	// password, not deleted or deactivated since, and no call signed with it; the logs cannot
+	// tell whether it was used (data events, other regions or trails, logs after the last file
+	// may hold its use), so IAM's last-used date (events --live) must decide.
+	StatusPending Status = "pending"
 )
 
 // SourceKind says where the data behind a finding came from.
@@ -34,6 +39,8 @@ const (
 	SourceReportFile SourceKind = "report-file"
 	SourceLiveReport SourceKind = "live-report"
 	SourceLiveAPI    SourceKind = "live-api"
+	// SourceCloudTrail: CloudTrail events (log files, an S3 prefix, LookupEvents, EventBridge).
+	SourceCloudTrail SourceKind = "cloudtrail"
 )
 
 // Source describes where a set of findings came from. A live report may be up to four hours old;

@@ -67,6 +67,7 @@ type Summary struct {
 	Review          int `json:"review"`
 	Pass            int `json:"pass"`
 	Suppressed      int `json:"suppressed"`
+	Pending         int `json:"pending,omitempty"`
 }
 
 // AccountSummary is one account's outcome: "ok", or "error" with the reason.
@@ -81,6 +82,7 @@ type AccountSummary struct {
 	Review      int              `json:"review"`
 	Pass        int              `json:"pass"`
 	Suppressed  int              `json:"suppressed"`
+	Pending     int              `json:"pending,omitempty"`
 }
 
 // NewDocument builds the JSON document of an audit.
@@ -107,6 +109,8 @@ func NewDocument(a setupkeys.Audit, now time.Time) Document {
 				s.Review++
 			case setupkeys.StatusSuppressed:
 				s.Suppressed++
+			case setupkeys.StatusPending:
+				s.Pending++
 			}
 		}
 		doc.Accounts = append(doc.Accounts, s)
@@ -115,6 +119,7 @@ func NewDocument(a setupkeys.Audit, now time.Time) Document {
 		doc.Summary.Review += s.Review
 		doc.Summary.Pass += s.Pass
 		doc.Summary.Suppressed += s.Suppressed
+		doc.Summary.Pending += s.Pending
 		for _, w := range acct.Warnings {
 			if len(a.Accounts) > 1 {
 				w = "account " + acct.AccountID + ": " + w
@@ -227,6 +232,9 @@ func Table(w io.Writer, a setupkeys.Audit, opts Options) error {
 	}
 	s := doc.Summary
 	ew.printf("\nSummary: %d fail, %d review, %d pass", s.Fail, s.Review, s.Pass)
+	if s.Pending > 0 {
+		ew.printf(", %d pending", s.Pending)
+	}
 	if s.Suppressed > 0 {
 		ew.printf(", %d suppressed", s.Suppressed)
 	}
@@ -263,6 +271,11 @@ func describeSource(src setupkeys.Source, now time.Time) string {
 			src.GeneratedTime.UTC().Format(time.RFC3339), age)
 	case setupkeys.SourceLiveAPI:
 		return "live IAM API (--exact)"
+	case setupkeys.SourceCloudTrail:
+		if src.File != "" {
+			return "CloudTrail events from " + src.File
+		}
+		return "CloudTrail events"
 	}
 	return string(src.Kind)
 }
@@ -316,7 +329,7 @@ func hasPassing(findings []setupkeys.Finding) bool {
 }
 
 // statusOrder puts what needs action first.
-var statusOrder = map[setupkeys.Status]int{setupkeys.StatusFail: 0, setupkeys.StatusReview: 1, setupkeys.StatusSuppressed: 2, setupkeys.StatusPass: 3}
+var statusOrder = map[setupkeys.Status]int{setupkeys.StatusFail: 0, setupkeys.StatusReview: 1, setupkeys.StatusPending: 1, setupkeys.StatusSuppressed: 2, setupkeys.StatusPass: 3}
 
 func sortFindings(fs []setupkeys.Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {

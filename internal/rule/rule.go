@@ -24,6 +24,10 @@ type Options struct {
 	// Window is how long after the user's creation a key counts as made at setup. Zero means
 	// DefaultWindow.
 	Window time.Duration
+	// UseUnseen says the facts cannot prove a key unused, only show a use: CloudTrail logs show
+	// the calls they hold, not every call. A key made at setup with no use seen is then
+	// StatusPending instead of fail or review.
+	UseUnseen bool
 }
 
 func (o Options) window() time.Duration {
@@ -70,6 +74,8 @@ func Judge(u setupkeys.User, opts Options, dst []Verdict) []Verdict {
 		switch {
 		case !v.AtSetup, !k.LastUsed.IsZero():
 			v.Status = setupkeys.StatusPass
+		case opts.UseUnseen:
+			v.Status = setupkeys.StatusPending
 		case k.Created.Before(UsageTrackingStart):
 			v.Status = setupkeys.StatusReview
 		default:
@@ -94,6 +100,8 @@ func (v Verdict) Reason(userCreated time.Time) string {
 		return "key created " + gap + ", outside the " + v.Window.String() + " setup window"
 	case v.Status == setupkeys.StatusPass:
 		return "key created at setup (" + gap + ") but used on " + v.Key.LastUsed.UTC().Format(time.RFC3339)
+	case v.Status == setupkeys.StatusPending:
+		return "key created at setup (" + gap + ") and no call signed with it in these CloudTrail logs, which cannot prove it unused (data events, other trails or regions, later logs): pending until IAM's last-used date decides (--live)"
 	case v.Status == setupkeys.StatusReview:
 		return "key created at setup (" + gap + ") with no last-used date, but created before 2015-04-22 when IAM began tracking key use: cannot prove it was never used"
 	}
