@@ -130,12 +130,12 @@ func auditRun(ctx context.Context, opts *AuditOptions) error {
 }
 
 // auditExit turns an audit into the exit contract: 3 when a key failed (or, with --strict, needs
-// review), else 1 when an account could not be audited, else 0.
+// review or is pending), else 1 when an account could not be audited, else 0.
 func auditExit(a setupkeys.Audit, strict bool) error {
 	counts := a.Count()
 	failed := counts[setupkeys.StatusFail]
 	if strict {
-		failed += counts[setupkeys.StatusReview]
+		failed += counts[setupkeys.StatusReview] + counts[setupkeys.StatusPending]
 	}
 	if failed > 0 {
 		return &exitError{code: ExitFailed}

@@ -27,6 +27,7 @@ deactivate them with a reviewed plan, a journal and a rollback.`,
 	root.AddCommand(NewCmdApply(f, nil))
 	root.AddCommand(NewCmdRollback(f, nil))
 	root.AddCommand(NewCmdCheckPermissions(f, nil))
+	root.AddCommand(NewCmdEvents(f, nil))
 	return root
 }
 

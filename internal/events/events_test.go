@@ -11,6 +11,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/rule"
+	"github.com/setupkeys/setupkeys/internal/testenv/trailgen"
 )
 
 // run streams files through a tracker and judges the rows from the logs alone.
@@ -36,7 +37,7 @@ func statuses(results []setupkeys.AccountResult) map[string]setupkeys.Status {
 
 func TestStreamScenario(t *testing.T) {
 	dir := t.TempDir()
-	writeScenario(t, dir)
+	mustScenario(t, dir)
 	files, err := LocalFiles(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +67,8 @@ func TestStreamScenario(t *testing.T) {
 			t.Errorf("%s: status %q, want %q", k, got[k], s)
 		}
 	}
-	if len(results) != 1 || results[0].AccountID != testAccount {
-		t.Fatalf("results for accounts %+v, want one for %s", results, testAccount)
+	if len(results) != 1 || results[0].AccountID != trailgen.Account {
+		t.Fatalf("results for accounts %+v, want one for %s", results, trailgen.Account)
 	}
 	if stats.Files != 4 || stats.Late != 0 {
 		t.Errorf("stats %+v, want 4 files, none late", stats)
@@ -77,7 +78,7 @@ func TestStreamScenario(t *testing.T) {
 			t.Errorf("%s: reason %q does not say why it is pending", f.User, f.Reason)
 		}
 		if f.User == "alice" {
-			if f.GapSeconds != 1 || f.ARN != "arn:aws:iam::123456789012:user/alice" || f.KeyCreated != at(53, 13) {
+			if f.GapSeconds != 1 || f.ARN != "arn:aws:iam::123456789012:user/alice" || f.KeyCreated != trailgen.At(53, 13) {
 				t.Errorf("alice's evidence: %+v", f)
 			}
 		}
@@ -88,7 +89,7 @@ func TestStreamScenario(t *testing.T) {
 // CreateAccessKey (file 22:05) and his deactivated key would look live.
 func TestStreamOrdersAcrossFiles(t *testing.T) {
 	dir := t.TempDir()
-	writeScenario(t, dir)
+	mustScenario(t, dir)
 	files, err := LocalFiles(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +118,8 @@ func TestStreamLateEventsCounted(t *testing.T) {
 	dir := t.TempDir()
 	// The second file, delivered two hours later, holds an event older than the first file's:
 	// past the horizon, so it is applied late and counted.
-	writeFile(t, dir, logName(testAccount, at(10, 0), "a"), logJSON(t, recCreateUser("x", at(9, 0))))
-	writeFile(t, dir, logName(testAccount, at(130, 0), "b"), logJSON(t, recCreateUser("y", at(8, 0))))
+	mustWrite(t, dir, trailgen.ObjectKey(trailgen.Account, trailgen.At(10, 0), "a"), trailgen.Log(trailgen.CreateUser("x", trailgen.At(9, 0))))
+	mustWrite(t, dir, trailgen.ObjectKey(trailgen.Account, trailgen.At(130, 0), "b"), trailgen.Log(trailgen.CreateUser("y", trailgen.At(8, 0))))
 	files, _ := LocalFiles(dir)
 	_, stats, err := run(t, files, StreamOptions{})
 	if err != nil {
@@ -131,10 +132,10 @@ func TestStreamLateEventsCounted(t *testing.T) {
 
 func TestStreamSince(t *testing.T) {
 	dir := t.TempDir()
-	writeScenario(t, dir)
+	mustScenario(t, dir)
 	files, _ := LocalFiles(dir)
 	// From 21:50 on, alice's whole setup is seen; bob's user creation (21:40) is not.
-	results, _, err := run(t, files, StreamOptions{Since: at(50, 0)})
+	results, _, err := run(t, files, StreamOptions{Since: trailgen.At(50, 0)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +167,11 @@ func TestRecordedSample(t *testing.T) {
 }
 
 func TestParseRecordFields(t *testing.T) {
-	ev, keep, err := ParseRecord(logRecord(t, recCreateKey("alice", "AKIAEXAMPLEALICEKEY1", at(53, 13))), Position{File: "x"})
+	ev, keep, err := ParseRecord(logRecord(t, trailgen.CreateAccessKey("alice", "AKIAEXAMPLEALICEKEY1", trailgen.At(53, 13))), Position{File: "x"})
 	if err != nil || !keep {
 		t.Fatalf("keep %v, err %v", keep, err)
 	}
-	if ev.KeyCreated != time.Date(2024, 7, 30, 21, 53, 13, 0, time.UTC) || ev.AccountID != testAccount || ev.KeyStatus != "Active" || ev.ID == "" {
+	if ev.KeyCreated != time.Date(2024, 7, 30, 21, 53, 13, 0, time.UTC) || ev.AccountID != trailgen.Account || ev.KeyStatus != "Active" || ev.ID == "" {
 		t.Errorf("event %+v", ev)
 	}
 	if _, err := ParseCreateDate("Jul 30, 2024 9:53:13 PM"); err != nil {
@@ -181,31 +182,31 @@ func TestParseRecordFields(t *testing.T) {
 	}
 }
 
-func logRecord(t *testing.T, r map[string]any) []byte {
-	b := logJSON(t, r)
+func logRecord(t *testing.T, r trailgen.Record) []byte {
+	b := trailgen.Log(r)
 	return b[len(`{"Records":[`) : len(b)-2]
 }
 
 func TestBadFiles(t *testing.T) {
-	good := logJSON(t, recCreateUser("alice", at(1, 0)))
-	noKey := recCreateKey("alice", "AKIAEXAMPLEALICEKEY1", at(1, 0))
-	noKey["responseElements"] = map[string]any{"accessKey": map[string]any{"userName": "alice"}}
-	badDate := recCreateKey("alice", "AKIAEXAMPLEALICEKEY1", at(1, 0))
-	badDate["responseElements"].(map[string]any)["accessKey"].(map[string]any)["createDate"] = "yesterday"
+	good := trailgen.Log(trailgen.CreateUser("alice", trailgen.At(1, 0)))
+	noKey := trailgen.CreateAccessKey("alice", "AKIAEXAMPLEALICEKEY1", trailgen.At(1, 0))
+	noKey["responseElements"] = trailgen.Record{"accessKey": trailgen.Record{"userName": "alice"}}
+	badDate := trailgen.CreateAccessKey("alice", "AKIAEXAMPLEALICEKEY1", trailgen.At(1, 0))
+	badDate["responseElements"].(trailgen.Record)["accessKey"].(trailgen.Record)["createDate"] = "yesterday"
 	tests := []struct {
 		name    string
 		content []byte
 		want    string // in the error, after the file name
 	}{
-		{"truncated gzip", gz(t, good)[:40], "truncated"},
-		{"damaged gzip checksum", func() []byte { b := gz(t, good); b[len(b)-6] ^= 0xff; return b }(), "truncated or damaged"},
+		{"truncated gzip", trailgen.Gzip(good)[:40], "truncated"},
+		{"damaged gzip checksum", func() []byte { b := trailgen.Gzip(good); b[len(b)-6] ^= 0xff; return b }(), "truncated or damaged"},
 		{"not json", []byte("hello"), ":1:1"},
 		{"syntax error", []byte("{\"Records\":[\n{\"eventTime\":}]}"), ":2:14: record 0"},
 		{"unknown top key", []byte(`{"records":[]}`), `unknown key "records"`},
 		{"duplicate Records", []byte(`{"Records":[],"Records":[]}`), `duplicate object member name "Records"`},
 		{"duplicate field in record", []byte(`{"Records":[{"eventName":"CreateUser","eventName":"DeleteUser"}]}`), "record 0"},
-		{"missing access key", logJSON(t, recCreateUser("alice", at(1, 0)), noKey), "record 1: iam.amazonaws.com CreateAccessKey: responseElements.accessKey"},
-		{"bad createDate", logJSON(t, badDate), "createDate"},
+		{"missing access key", trailgen.Log(trailgen.CreateUser("alice", trailgen.At(1, 0)), noKey), "record 1: iam.amazonaws.com CreateAccessKey: responseElements.accessKey"},
+		{"bad createDate", trailgen.Log(badDate), "createDate"},
 		{"trailing data", append(append([]byte{}, good...), []byte(" {}")...), "data after the log object"},
 		{"no Records", []byte(`{}`), `no "Records"`},
 		{"empty", nil, "not a CloudTrail log file"},
@@ -227,6 +228,7 @@ func TestBadFiles(t *testing.T) {
 			if !errors.As(err, &fe) {
 				t.Fatalf("error %v (%T), want a *FileError", err, err)
 			}
+			t.Log(err)
 			if !strings.HasPrefix(err.Error(), p) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("error %q, want it to start with the file and contain %q", err, tt.want)
 			}
@@ -238,15 +240,15 @@ func TestBadFiles(t *testing.T) {
 // only one window's worth.
 func TestTrackerMemoryFlat(t *testing.T) {
 	tr := NewTracker(10 * time.Minute)
-	start := day
+	start := trailgen.Day
 	maxUsers := 0
 	for i := 0; i < 100_000; i++ {
 		now := start.Add(time.Duration(i) * time.Minute)
 		name := "u" + string(rune('a'+i%26)) + time.Duration(i).String()
-		tr.Apply(Event{Name: CreateUser, Time: now, AccountID: testAccount, UserName: name, UserARN: "arn:aws:iam::123456789012:user/" + name, UserCreated: now})
-		tr.Apply(Event{Name: CreateLoginProfile, Time: now, AccountID: testAccount, UserName: name})
+		tr.Apply(Event{Name: CreateUser, Time: now, AccountID: trailgen.Account, UserName: name, UserARN: "arn:aws:iam::123456789012:user/" + name, UserCreated: now})
+		tr.Apply(Event{Name: CreateLoginProfile, Time: now, AccountID: trailgen.Account, UserName: name})
 		if i%1000 == 0 { // now and then a setup key, which is kept
-			tr.Apply(Event{Name: CreateAccessKey, Time: now, AccountID: testAccount, UserName: name, AccessKeyID: "AKIAEXAMPLE" + time.Duration(i).String(), KeyCreated: now, KeyStatus: "Active"})
+			tr.Apply(Event{Name: CreateAccessKey, Time: now, AccountID: trailgen.Account, UserName: name, AccessKeyID: "AKIAEXAMPLE" + time.Duration(i).String(), KeyCreated: now, KeyStatus: "Active"})
 		}
 		if u, _ := tr.Tracked(); u > maxUsers {
 			maxUsers = u
@@ -269,12 +271,12 @@ func TestStreamMemoryFlat(t *testing.T) {
 	dir := t.TempDir()
 	const files, perFile = 200, 50
 	for f := 0; f < files; f++ {
-		delivered := day.Add(time.Duration(f) * 5 * time.Minute)
-		var recs []map[string]any
+		delivered := trailgen.Day.Add(time.Duration(f) * 5 * time.Minute)
+		var recs []trailgen.Record
 		for i := 0; i < perFile; i++ {
-			recs = append(recs, recUserCall(DeleteUser, "nobody", delivered.Add(-time.Duration(i)*time.Second)))
+			recs = append(recs, trailgen.UserCall(DeleteUser, "nobody", delivered.Add(-time.Duration(i)*time.Second)))
 		}
-		writeFile(t, dir, logName(testAccount, delivered, "m"), gz(t, logJSON(t, recs...)))
+		mustWrite(t, dir, trailgen.ObjectKey(trailgen.Account, delivered, "m"), trailgen.Gzip(trailgen.Log(recs...)))
 	}
 	list, _ := LocalFiles(dir)
 	stats, err := Stream(context.Background(), list, StreamOptions{}, func(Event) error { return nil })
@@ -287,5 +289,19 @@ func TestStreamMemoryFlat(t *testing.T) {
 	// An hour of 5-minute deliveries is 12 files, plus the one being read.
 	if stats.MaxPending > 14*perFile {
 		t.Errorf("up to %d events waited in memory, want at most %d", stats.MaxPending, 14*perFile)
+	}
+}
+
+func mustWrite(t *testing.T, dir, rel string, b []byte) {
+	t.Helper()
+	if _, err := trailgen.WriteFile(dir, rel, b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustScenario(t *testing.T, dir string) {
+	t.Helper()
+	if err := trailgen.WriteScenario(dir); err != nil {
+		t.Fatal(err)
 	}
 }

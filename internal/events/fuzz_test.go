@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/setupkeys/setupkeys/internal/testenv/trailgen"
 )
 
 // FuzzReadLog: any bytes give events or a *FileError, never a panic or a hang; an event kept is
@@ -15,9 +17,9 @@ func FuzzReadLog(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(sample)
-	f.Add(gz(f, sample))
-	for _, file := range scenario() {
-		f.Add(logJSON(f, file.records...))
+	f.Add(trailgen.Gzip(sample))
+	for _, file := range trailgen.Scenario() {
+		f.Add(trailgen.Log(file.Records...))
 	}
 	f.Add([]byte(`{"Records":[]}`))
 	f.Add([]byte(`{"Records":[{"eventSource":"iam.amazonaws.com","eventName":"CreateAccessKey","eventTime":"2024-07-30T21:53:13Z","recipientAccountId":"123456789012","requestParameters":null,"responseElements":{"accessKey":{"accessKeyId":"AKIAX","userName":"u","createDate":"Jul 30, 2024 9:53:13 PM"}}}]}`))

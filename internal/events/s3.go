@@ -57,7 +57,7 @@ func S3Files(ctx context.Context, api S3API, bucket, prefix string) ([]LogFile, 
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("s3://%s/%s: no CloudTrail log files (*.json, *.json.gz) under it", bucket, prefix)
+		return nil, fmt.Errorf("s3://%s/%s: %w", bucket, prefix, ErrNoLogs)
 	}
 	return files, nil
 }

@@ -15,6 +15,9 @@ import (
 	"time"
 )
 
+// ErrNoLogs is a folder or prefix without log files: most likely the wrong place.
+var ErrNoLogs = errors.New("no CloudTrail log files (*.json, *.json.gz) under it")
+
 // LogFile is one CloudTrail log file wherever it lives.
 type LogFile struct {
 	// Name is the path or s3:// URL, for messages.
@@ -77,7 +80,7 @@ func LocalFiles(path string) ([]LogFile, error) {
 		return nil, err
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("%s: no CloudTrail log files (*.json, *.json.gz) in it", path)
+		return nil, fmt.Errorf("%s: %w", path, ErrNoLogs)
 	}
 	return files, nil
 }
