@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
@@ -25,6 +26,7 @@ type EventsOptions struct {
 
 	AWS        AWSFlags
 	CloudTrail string
+	Live       bool
 	Window     time.Duration
 	Format     string
 	All        bool
@@ -45,7 +47,8 @@ UpdateAccessKey, DeleteAccessKey and DeleteUser in eventTime order. A key create
 after its user, for a user with a console password, and not deleted or deactivated later in the logs
 is a finding: "pass" when a call signed with it is in the logs, else "pending": logs hold only the
 calls they recorded (no data events, other trails or regions, nothing after the last file), so they
-cannot prove the key unused.`,
+cannot prove the key unused. With --live each key found is judged on IAM's live facts through the
+same key check as audit: fail, review or pass.`,
 		Example: `  setupkeys events --cloudtrail ./AWSLogs
   setupkeys events --cloudtrail s3://my-trail-bucket/AWSLogs/123456789012/CloudTrail/us-east-1/2024/07/ --format json`,
 		Args: exactArgs(0),
@@ -59,8 +62,8 @@ cannot prove the key unused.`,
 			if opts.Window <= 0 {
 				return BadInput(fmt.Errorf("--window must be positive, got %s", opts.Window))
 			}
-			if !isS3(opts.CloudTrail) && (opts.AWS.Profile != "" || opts.AWS.EndpointURL != "") {
-				return BadInput(errors.New("--cloudtrail names local files: --profile and --endpoint-url do not apply"))
+			if !isS3(opts.CloudTrail) && !opts.Live && (opts.AWS.Profile != "" || opts.AWS.EndpointURL != "") {
+				return BadInput(errors.New("--cloudtrail names local files and --live is off: --profile and --endpoint-url do not apply"))
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -70,6 +73,7 @@ cannot prove the key unused.`,
 	}
 	opts.AWS.register(cmd)
 	cmd.Flags().StringVar(&opts.CloudTrail, "cloudtrail", "", "CloudTrail logs: a `PATH` (file or folder) or s3://BUCKET/PREFIX")
+	cmd.Flags().BoolVar(&opts.Live, "live", false, "judge the keys found with IAM's live facts (password, key status, last use), as audit does, instead of the logs alone")
 	cmd.Flags().DurationVar(&opts.Window, "window", rule.DefaultWindow, "how long after a user's creation a key counts as created at setup")
 	cmd.Flags().StringVar(&opts.Format, "format", "table", "output format: "+strings.Join(report.Formats, ", "))
 	cmd.Flags().BoolVar(&opts.All, "all", false, "list passing keys too")
@@ -92,7 +96,20 @@ func eventsRun(ctx context.Context, opts *EventsOptions) error {
 		return err
 	}
 	src := setupkeys.Source{Kind: setupkeys.SourceCloudTrail, File: opts.CloudTrail}
-	audit.Accounts = events.FromLogs(tracker.Rows(), src, events.JudgeOptions{Rule: rule.Options{Window: opts.Window}, KeepPassing: opts.All})
+	judge := events.JudgeOptions{Rule: rule.Options{Window: opts.Window}, KeepPassing: opts.All}
+	if opts.Live {
+		caller, err := loadAWS(ctx, opts.AWS)
+		if err != nil {
+			return err
+		}
+		audit.CallerAccount = caller.Account
+		audit.Accounts, err = events.Live(ctx, iam.NewFromConfig(caller.Config), caller.Account, tracker.Rows(), src, judge)
+		if err != nil && len(audit.Accounts) == 0 {
+			return err
+		}
+	} else {
+		audit.Accounts = events.FromLogs(tracker.Rows(), src, judge)
+	}
 	if len(audit.Accounts) == 0 {
 		audit.Accounts = []setupkeys.AccountResult{{Source: src}}
 	}

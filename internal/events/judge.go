@@ -3,10 +3,10 @@ package events
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sort"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/keycheck"
 	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
@@ -36,20 +36,14 @@ func FromLogs(rows []setupkeys.User, src setupkeys.Source, opts JudgeOptions) []
 	return sorted(results)
 }
 
-// UserChecker reads one user as IAM has it now: console password, every key with its status and
-// last use. ok is false when the user no longer exists.
-type UserChecker interface {
-	CheckUser(ctx context.Context, accountID, name string) (u setupkeys.User, ok bool, err error)
-}
-
-// Live judges the keys the logs found with the rule on live facts: each row's user is read again
-// from IAM, and the verdicts on the keys of the row are kept (a key made since the logs is not
-// theirs to judge). A key or user gone since is a warning. accountID is the account the checker
-// reads; rows of other accounts are judged from the logs alone, with a warning.
-func Live(ctx context.Context, check UserChecker, accountID string, rows []setupkeys.User, src setupkeys.Source, opts JudgeOptions) ([]setupkeys.AccountResult, error) {
+// Live judges the keys the logs found with the rule on live facts, through the key check: each
+// row's user and keys are read again from IAM (the user's creation from GetUser, its console
+// password, each key by ID with its last use), as audit and apply do. A key the key check does
+// not judge (deleted, deactivated, no password now) is a warning saying why. accountID is the
+// account api reads; rows of other accounts are judged from the logs alone, with a warning.
+func Live(ctx context.Context, api keycheck.API, accountID string, rows []setupkeys.User, src setupkeys.Source, opts JudgeOptions) ([]setupkeys.AccountResult, error) {
 	results := map[string]*setupkeys.AccountResult{}
 	var logsOnly []setupkeys.User
-	var verdicts []rule.Verdict
 	for _, row := range rows {
 		if row.AccountID != accountID {
 			logsOnly = append(logsOnly, row)
@@ -57,25 +51,14 @@ func Live(ctx context.Context, check UserChecker, accountID string, rows []setup
 		}
 		res := resultFor(results, row.AccountID, src)
 		res.Users++
-		live, ok, err := check.CheckUser(ctx, row.AccountID, row.Name)
+		findings, notes, err := CheckRow(ctx, api, row, src, opts.Rule)
 		if err != nil {
-			res.Err = fmt.Errorf("user %s: %w", row.Name, err)
-			return sorted(results), res.Err
+			res.Err = err
+			return sorted(results), err
 		}
-		if !ok {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("user %s was deleted since the logs", row.Name))
-			continue
-		}
-		verdicts = rule.Judge(live, opts.Rule, verdicts)
-		for _, k := range row.Keys {
-			i := slices.IndexFunc(verdicts, func(v rule.Verdict) bool { return v.Key.ID == k.ID })
-			if i < 0 {
-				if !slices.ContainsFunc(live.Keys, func(l setupkeys.AccessKey) bool { return l.ID == k.ID }) {
-					res.Warnings = append(res.Warnings, fmt.Sprintf("user %s: key %s was deleted since the logs", row.Name, setupkeys.MaskKeyID(k.ID)))
-				}
-				continue // inactive now, or the user has no console password: the rule skips it
-			}
-			keep(res, rule.NewFinding(live, verdicts[i], src), opts.KeepPassing)
+		res.Warnings = append(res.Warnings, notes...)
+		for _, f := range findings {
+			keep(res, f, opts.KeepPassing)
 		}
 	}
 	for _, r := range FromLogs(logsOnly, src, opts) {
@@ -84,6 +67,30 @@ func Live(ctx context.Context, check UserChecker, accountID string, rows []setup
 		*res = r
 	}
 	return sorted(results), nil
+}
+
+// CheckRow asks the key check about the keys of one row (by key ID and creation second) and
+// returns a finding for each key the rule judged on live facts, and a note for each it did not
+// judge and why (deleted, deactivated, no console password now).
+func CheckRow(ctx context.Context, api keycheck.API, row setupkeys.User, src setupkeys.Source, opts rule.Options) ([]setupkeys.Finding, []string, error) {
+	req := keycheck.Request{AccountID: row.AccountID, User: row.Name, ARN: row.ARN}
+	for _, k := range row.Keys {
+		req.Keys = append(req.Keys, keycheck.Want{Slot: k.Slot, ID: k.ID, Created: k.Created})
+	}
+	res, err := keycheck.Check(ctx, api, req, keycheck.Options{Rule: opts})
+	if err != nil {
+		return nil, nil, err
+	}
+	var findings []setupkeys.Finding
+	var notes []string
+	for _, d := range res.Keys {
+		if d.Judged {
+			findings = append(findings, rule.NewFinding(res.User, d.Verdict, src))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("user %s: key %s not judged: %s", row.Name, setupkeys.MaskKeyID(d.Want.ID), d.Reason))
+	}
+	return findings, notes, nil
 }
 
 func resultFor(results map[string]*setupkeys.AccountResult, account string, src setupkeys.Source) *setupkeys.AccountResult {
