@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
+// version may be set at link time (-ldflags "-X main.version=v1.2.3"); otherwise the build's
+// own record (module version, VCS revision) says which build this is.
 var version = "dev"
 
 func main() {
@@ -24,7 +27,8 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	f := &cli.Factory{IO: cli.SystemIO(), Now: time.Now}
-	root := cli.NewCmdRoot(f, version)
+	info, ok := debug.ReadBuildInfo()
+	root := cli.NewCmdRoot(f, cli.Version(info, ok, version))
 	err := root.ExecuteContext(ctx)
 	code, msg := cli.ExitCode(err)
 	if msg != "" {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"time"
 
@@ -14,7 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 )
 
 // DefaultRegion is used when neither --region, the environment nor the profile names one. IAM is
@@ -42,13 +46,23 @@ type Options struct {
 	// AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE> and endpoint_url in the profile, like the AWS
 	// CLI's flag.
 	EndpointURL string
+	// DebugLog, when set, receives the SDK's own log (retries, responses, warnings such as
+	// "falling back to IMDSv1"); nil keeps the SDK silent (--debug sets it).
+	DebugLog io.Writer
 }
 
 // Load resolves the configuration: credentials through the SDK's default chain, the region as the
 // AWS CLI would (flag, AWS_REGION, AWS_DEFAULT_REGION, the profile) with DefaultRegion last, the
 // endpoint, and NewRetryer as the retryer. Credentials are resolved lazily, on the first call.
 func Load(ctx context.Context, opts Options) (aws.Config, error) {
-	var loadOpts []func(*config.LoadOptions) error
+	loadOpts := []func(*config.LoadOptions) error{config.WithLogger(logging.Nop{})}
+	if opts.DebugLog != nil {
+		loadOpts = []func(*config.LoadOptions) error{
+			config.WithLogger(logging.NewStandardLogger(opts.DebugLog)),
+			// Not LogRequest: request headers carry the session token.
+			config.WithClientLogMode(aws.LogRetries | aws.LogResponse | aws.LogDeprecatedUsage),
+		}
+	}
 	if opts.Profile != "" {
 		loadOpts = append(loadOpts, config.WithSharedConfigProfile(opts.Profile))
 	}
@@ -129,11 +143,133 @@ func standardOptions(o *retry.StandardOptions) {
 }
 
 // CallerAccount returns the account ID and ARN of the credentials in cfg (sts:GetCallerIdentity,
-// which needs no permission).
+// which needs no permission). It resolves the credentials first, so that a run without usable
+// credentials fails with a *CredentialsError naming the fix rather than with the SDK's chain of
+// providers; credentials STS rejects are a *CredentialsError too.
 func CallerAccount(ctx context.Context, cfg aws.Config) (accountID, arn string, err error) {
+	if cfg.Credentials == nil {
+		return "", "", credentialsError(cfg, errors.New("no credentials provider"))
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		if ctx.Err() != nil {
+			return "", "", err
+		}
+		return "", "", credentialsError(cfg, err)
+	}
 	out, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return "", "", fmt.Errorf("sts GetCallerIdentity: %w", err)
+		var ae smithy.APIError
+		if errors.As(err, &ae) && rejectedCredentials[ae.ErrorCode()] {
+			profile := profileOf(cfg)
+			return "", "", &CredentialsError{
+				Problem: fmt.Sprintf("AWS rejected the credentials%s (%s: %s)", profileNote(profile), ae.ErrorCode(), ae.ErrorMessage()),
+				Fix:     refreshFix(cfg, profile),
+				Err:     err,
+			}
+		}
+		return "", "", err
 	}
 	return aws.ToString(out.Account), aws.ToString(out.Arn), nil
+}
+
+// rejectedCredentials are the STS error codes that mean the credentials themselves are wrong or
+// expired, as opposed to AWS being unreachable.
+var rejectedCredentials = map[string]bool{
+	"InvalidClientTokenId":        true,
+	"SignatureDoesNotMatch":       true,
+	"ExpiredToken":                true,
+	"ExpiredTokenException":       true,
+	"UnrecognizedClientException": true,
+	"InvalidAccessKeyId":          true,
+}
+
+// CredentialsError is a run without usable AWS credentials. Error is one line: the problem and the
+// command that fixes it; Err keeps the SDK's own error (printed with --debug).
+type CredentialsError struct {
+	Problem string
+	Fix     string
+	Err     error
+}
+
+func (e *CredentialsError) Error() string { return e.Problem + ": " + e.Fix }
+
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// credentialsError says why the credentials of cfg could not be resolved, and what fixes it,
+// from what the configuration holds: an SSO profile needs a login, no source at all needs
+// `aws configure` or a profile, anything else names the profile to check.
+func credentialsError(cfg aws.Config, err error) *CredentialsError {
+	env, shared := sources(cfg)
+	profile := shared.Profile
+	var invalidToken *ssocreds.InvalidTokenError
+	switch {
+	case isSSO(shared) || errors.As(err, &invalidToken):
+		return &CredentialsError{
+			Problem: fmt.Sprintf("the AWS SSO session%s has expired or was never started", profileNote(profile)),
+			Fix:     "run `aws sso login" + profileFlag(profile) + "`",
+			Err:     err,
+		}
+	case !env.Credentials.HasKeys() && env.WebIdentityTokenFilePath == "" && env.ContainerCredentialsEndpoint == "" &&
+		env.ContainerCredentialsRelativePath == "" && !hasCredentialSource(shared):
+		return &CredentialsError{
+			Problem: "no AWS credentials found",
+			Fix:     "run `aws configure`, or choose a profile with --profile (or AWS_PROFILE)",
+			Err:     err,
+		}
+	}
+	return &CredentialsError{
+		Problem: "cannot get AWS credentials" + profileNote(profile),
+		Fix:     "check them with `aws sts get-caller-identity" + profileFlag(profile) + "`, or choose another profile with --profile",
+		Err:     err,
+	}
+}
+
+func refreshFix(cfg aws.Config, profile string) string {
+	_, shared := sources(cfg)
+	if isSSO(shared) {
+		return "run `aws sso login" + profileFlag(profile) + "`"
+	}
+	return "renew them (`aws configure" + profileFlag(profile) + "`), or choose another profile with --profile"
+}
+
+func sources(cfg aws.Config) (config.EnvConfig, config.SharedConfig) {
+	var env config.EnvConfig
+	var shared config.SharedConfig
+	for _, s := range cfg.ConfigSources {
+		switch v := s.(type) {
+		case config.EnvConfig:
+			env = v
+		case config.SharedConfig:
+			shared = v
+		}
+	}
+	return env, shared
+}
+
+func profileOf(cfg aws.Config) string {
+	_, shared := sources(cfg)
+	return shared.Profile
+}
+
+func isSSO(c config.SharedConfig) bool {
+	return c.SSOSessionName != "" || c.SSOStartURL != ""
+}
+
+func hasCredentialSource(c config.SharedConfig) bool {
+	return c.Credentials.HasKeys() || c.CredentialProcess != "" || c.CredentialSource != "" || c.RoleARN != "" ||
+		c.WebIdentityTokenFile != "" || isSSO(c)
+}
+
+func profileNote(profile string) string {
+	if profile == "" {
+		return ""
+	}
+	return " of profile " + profile
+}
+
+func profileFlag(profile string) string {
+	if profile == "" || profile == "default" {
+		return ""
+	}
+	return " --profile " + profile
 }

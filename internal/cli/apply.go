@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -142,7 +140,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	if opts.Yes {
 		fmt.Fprintf(opts.IO.ErrOut, "Applying plan %s: %s %s (journal %s)\n", p.ID, opts.Action, planScope(p), termsafe.String(opts.JournalPath))
 	} else if err := remediate.Confirm(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, p, opts.Action); err != nil {
-		return remediateError(err)
+		return err
 	}
 	ro := remediate.Options{
 		Action:        opts.Action,
@@ -182,34 +180,17 @@ func progressLine(w io.Writer, withAccount bool) func(remediate.KeyResult) {
 	}
 }
 
-// finishRun prints an apply or rollback summary and turns the run into the exit code: 2 for the
-// refusals, 1 when the run stopped early or a key failed, else 0.
+// finishRun prints an apply or rollback summary and turns the run into its error: remediate's
+// refusals as they are (ExitCode makes them 2), 1 when the run stopped early or a key failed.
 func finishRun(out io.Writer, sum *remediate.Summary, err error) error {
 	if sum != nil {
 		remediate.WriteSummary(out, sum)
 	}
 	if err != nil {
-		return remediateError(err)
+		return err
 	}
 	if sum.Failed() {
 		return &exitError{code: ExitError, err: fmt.Errorf("%d keys failed; run again with the same journal to retry them", sum.Counts()[remediate.OutcomeFailed])}
 	}
 	return nil
-}
-
-// remediateError maps remediate's refusals to exit 2 (bad input or usage); anything else is 1.
-func remediateError(err error) error {
-	for _, refusal := range []error{
-		remediate.ErrBadPlan, remediate.ErrUnresolved, remediate.ErrWrongAccount, remediate.ErrNotInteractive,
-		remediate.ErrNotConfirmed, remediate.ErrJournalBusy, remediate.ErrBadJournal,
-	} {
-		if errors.Is(err, refusal) {
-			return BadInput(err)
-		}
-	}
-	var pathErr *os.PathError
-	if errors.As(err, &pathErr) && strings.HasPrefix(err.Error(), "journal:") {
-		return BadInput(err)
-	}
-	return err
 }

@@ -119,18 +119,22 @@ func TestCheckPermissionsFlags(t *testing.T) {
 	}
 }
 
-// Every refusal remediate names is exit 2; anything else stays 1.
+// Every refusal remediate names is exit 2 by its type alone; anything else stays 1.
 func TestRemediateErrorExitCodes(t *testing.T) {
 	for _, e := range []error{remediate.ErrBadPlan, remediate.ErrUnresolved, remediate.ErrWrongAccount, remediate.ErrNotInteractive, remediate.ErrNotConfirmed, remediate.ErrJournalBusy, remediate.ErrBadJournal} {
-		if code, _ := ExitCode(remediateError(fmt.Errorf("detail: %w", e))); code != ExitBadInput {
+		if code, _ := ExitCode(fmt.Errorf("detail: %w", e)); code != ExitBadInput {
 			t.Errorf("%v: exit %d, want 2", e, code)
 		}
 	}
-	if code, _ := ExitCode(remediateError(errors.New("AccessDenied"))); code != ExitError {
+	if code, _ := ExitCode(errors.New("AccessDenied")); code != ExitError {
 		t.Errorf("other error: exit %d, want 1", code)
 	}
-	if code, _ := ExitCode(remediateError(fmt.Errorf("journal: %w", &os.PathError{Op: "open", Path: "/nope/j", Err: os.ErrNotExist}))); code != ExitBadInput {
+	if code, _ := ExitCode(fmt.Errorf("%w: %w", remediate.ErrJournalUnusable, &os.PathError{Op: "open", Path: "/nope/j", Err: os.ErrNotExist})); code != ExitBadInput {
 		t.Errorf("journal path: exit %d, want 2", code)
+	}
+	// A message that merely starts like a journal error is not one.
+	if code, _ := ExitCode(fmt.Errorf("journal: %w", &os.PathError{Op: "open", Path: "/nope/j", Err: os.ErrNotExist})); code != ExitError {
+		t.Errorf("untyped journal-looking error: exit %d, want 1", code)
 	}
 }
 

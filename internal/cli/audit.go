@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/atomicfile"
+	"github.com/setupkeys/setupkeys/internal/awsconfig"
 	"github.com/setupkeys/setupkeys/internal/credreport"
 	"github.com/setupkeys/setupkeys/internal/org"
 	"github.com/setupkeys/setupkeys/internal/pipeline"
@@ -24,12 +26,26 @@ type AWSFlags struct {
 	Profile     string
 	Region      string
 	EndpointURL string
+	// Debug lets the SDK log to stderr and adds the SDK's own error to credential problems.
+	Debug bool
+	// cmd is the command the flags belong to: --debug's SDK log goes to its stderr.
+	cmd *cobra.Command
 }
 
 func (a *AWSFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&a.Profile, "profile", "", "AWS named profile (as in the AWS CLI)")
 	cmd.Flags().StringVar(&a.Region, "region", "", "AWS region for STS and regional endpoints (IAM is global)")
 	cmd.Flags().StringVar(&a.EndpointURL, "endpoint-url", "", "send every AWS call (IAM, STS, Organizations) to this URL, e.g. an emulator")
+	cmd.Flags().BoolVar(&a.Debug, "debug", false, "show the AWS SDK's log (retries, responses) and the full cause of credential errors on stderr")
+	a.cmd = cmd
+}
+
+func (a AWSFlags) options() awsconfig.Options {
+	o := awsconfig.Options{Profile: a.Profile, Region: a.Region, EndpointURL: a.EndpointURL}
+	if a.Debug && a.cmd != nil {
+		o.DebugLog = a.cmd.ErrOrStderr()
+	}
+	return o
 }
 
 // SourceFlags choose and tune where an audit reads from, and what it suppresses; plan shares them.
@@ -67,6 +83,19 @@ func (s *SourceFlags) validate() error {
 	return s.Org.validate()
 }
 
+// kind is the kind of source the flags choose.
+func (s *SourceFlags) kind() setupkeys.SourceKind {
+	switch {
+	case s.ReportPath != "":
+		return setupkeys.SourceReportFile
+	case s.Org.multiAccount():
+		return "organization"
+	case s.Exact:
+		return setupkeys.SourceLiveAPI
+	}
+	return setupkeys.SourceLiveReport
+}
+
 // AuditOptions is everything `setupkeys audit` needs.
 type AuditOptions struct {
 	IO  IOStreams
@@ -89,11 +118,31 @@ func NewCmdAudit(f *Factory, runF func(context.Context, *AuditOptions) error) *c
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Find access keys created at a console user's setup and never used",
+		Long: `audit judges every access key of every IAM user by the CIS rule: a key of a user with a console
+password, created within --window of the user (default 10m) and never used, fails; one with no
+last-used date made before 2015-04-22 (when IAM began tracking use) needs review; the rest pass.
+Nothing is changed in AWS.
+
+Where the data comes from:
+  (default)        the live account of your AWS config: the credential report (IAM reuses one
+                   for up to 4 hours; the output says how old it is), then each flagged key is
+                   confirmed live (its ID, still active, still unused)
+  --exact          the IAM API user by user: fresh, more calls
+  --report FILE    a credential report you already have: the CSV, the JSON that
+                   'aws iam get-credential-report' prints, or its base64; - reads stdin
+  --org, --ou, --accounts
+                   every chosen account of an AWS Organization, through a role in each
+
+The table is for people (it fits the terminal), JSON (one document, also on failure) and CSV for
+programs; warnings and accounts that could not be audited always reach stderr too.
+--suppressions FILE marks accepted keys as suppressed, each with its reason.`,
 		Example: `  setupkeys audit --report examples/credential-report.csv
   aws iam get-credential-report | setupkeys audit --report -
   setupkeys audit --profile prod --format json
   setupkeys audit --exact --all
-  setupkeys audit --format json --output audit.json --format table`,
+  setupkeys audit --format json --output audit.json --format table
+  setupkeys audit --org --role-name SecurityAudit --format csv > keys.csv
+  setupkeys audit --suppressions accepted.yaml --strict`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var err error
@@ -102,7 +151,7 @@ func NewCmdAudit(f *Factory, runF func(context.Context, *AuditOptions) error) *c
 			}
 			opts.Version = cmd.Root().Version
 			if err := opts.Source.validate(); err != nil {
-				return err
+				return opts.failed(setupkeys.Audit{StartedAt: opts.Now(), Window: opts.Source.Window}, err)
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -121,12 +170,56 @@ func NewCmdAudit(f *Factory, runF func(context.Context, *AuditOptions) error) *c
 func auditRun(ctx context.Context, opts *AuditOptions) error {
 	audit, err := collect(ctx, opts.IO, opts.Now, opts.Source, opts.All)
 	if err != nil {
-		return err
+		return opts.failed(audit, err)
 	}
 	if err := writeOutputs(opts.IO, opts.Outputs, audit, report.Options{ShowKeyIDs: opts.ShowKeyIDs, Now: opts.Now(), Strict: opts.Strict, ToolVersion: opts.Version}); err != nil {
 		return err
 	}
 	return auditExit(audit, opts.Strict)
+}
+
+// failed returns err, the reason the audit could not run, after writing it as the JSON document
+// to each JSON output: a program reading one always gets a document, with the error in "error"
+// (and the caller's account, when known, as an account with status "error").
+func (opts *AuditOptions) failed(audit setupkeys.Audit, err error) error {
+	audit.Accounts = nil
+	if audit.CallerAccount != "" {
+		audit.Accounts = []setupkeys.AccountResult{{AccountID: audit.CallerAccount, Err: err}}
+	}
+	doc := report.NewDocument(audit, opts.Now())
+	doc.Error = err.Error()
+	doc.Source.Kind = opts.Source.kind()
+	if opts.Source.ReportPath != "" {
+		doc.Source.File = opts.Source.ReportPath
+	}
+	for _, out := range opts.Outputs {
+		if out.Format != "json" {
+			continue
+		}
+		if werr := writeDocument(opts.IO, out.Path, doc); werr != nil {
+			return errors.Join(err, werr)
+		}
+	}
+	return err
+}
+
+// writeDocument writes doc to path (atomically), or to stdout when path is "".
+func writeDocument(streams IOStreams, path string, doc report.Document) error {
+	if path == "" {
+		if err := report.WriteJSON(streams.Out, doc, report.Options{IndentJSON: streams.StdoutIsTTY}); err != nil {
+			return fmt.Errorf("writing output: %w", err)
+		}
+		return nil
+	}
+	f, err := atomicfile.Create(path, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing json: %w", err)
+	}
+	defer f.Abort()
+	if err := report.WriteJSON(f, doc, report.Options{}); err != nil {
+		return fmt.Errorf("writing json to %s: %w", path, err)
+	}
+	return f.Commit()
 }
 
 // auditExit turns an audit into the exit contract: 3 when a key failed (or, with --strict, needs

@@ -10,6 +10,11 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"github.com/setupkeys/setupkeys/internal/awsconfig"
+	"github.com/setupkeys/setupkeys/internal/credreport"
+	"github.com/setupkeys/setupkeys/internal/remediate"
+	"github.com/setupkeys/setupkeys/internal/suppress"
 )
 
 // Exit codes, the contract in README.md.
@@ -64,11 +69,34 @@ func (e *exitError) Error() string {
 
 func (e *exitError) Unwrap() error { return e.err }
 
-// BadInput marks err as the user's input being wrong: exit 2.
+// BadInput marks err as the user's input being wrong: exit 2. Typed errors of the packages
+// below (isBadInput) need no marking: ExitCode knows them.
 func BadInput(err error) error { return &exitError{code: ExitBadInput, err: err} }
 
+// badInputErrors are the refusals of the packages below that mean "your input or usage is wrong".
+var badInputErrors = []error{
+	remediate.ErrBadPlan, remediate.ErrUnresolved, remediate.ErrWrongAccount, remediate.ErrNotInteractive,
+	remediate.ErrNotConfirmed, remediate.ErrJournalBusy, remediate.ErrBadJournal, remediate.ErrJournalUnusable,
+}
+
+// isBadInput reports whether err is, by its type, bad input or usage.
+func isBadInput(err error) bool {
+	for _, refusal := range badInputErrors {
+		if errors.Is(err, refusal) {
+			return true
+		}
+	}
+	var (
+		reportErr   *credreport.Error
+		suppressErr *suppress.Error
+		optionErr   *awsconfig.OptionError
+	)
+	return errors.As(err, &reportErr) || errors.As(err, &suppressErr) || errors.As(err, &optionErr)
+}
+
 // ExitCode maps an error from a command to the process's exit code and the message to print
-// ("" when there is nothing to add).
+// ("" when there is nothing to add). It is the one place exit codes are decided, from the errors'
+// types: an explicit exitError first, then the typed refusals of the packages below, else 1.
 func ExitCode(err error) (int, string) {
 	if err == nil {
 		return ExitOK, ""
@@ -76,6 +104,9 @@ func ExitCode(err error) (int, string) {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code, ee.Error()
+	}
+	if isBadInput(err) {
+		return ExitBadInput, err.Error()
 	}
 	return ExitError, err.Error()
 }

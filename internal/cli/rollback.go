@@ -125,7 +125,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		fmt.Fprintf(opts.IO.ErrOut, "Rolling back %s: re-activating up to %s\n", what, remediate.Plural(restorable, "key"))
 	default:
 		if err := confirmRollback(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, opts.JournalPath, cands, caller.Account, restorable, multi, opts.IncludeRecovered); err != nil {
-			return remediateError(err)
+			return err
 		}
 	}
 	ro := remediate.RollbackOptions{

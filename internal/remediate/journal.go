@@ -86,7 +86,7 @@ func openJournal(path string, now func() time.Time) (*journal, error) {
 	created := errors.Is(statErr, os.ErrNotExist)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, fmt.Errorf("%w: %w", ErrJournalUnusable, err)
 	}
 	if err := lockFile(f); err != nil {
 		f.Close()

@@ -218,6 +218,9 @@ var (
 	ErrJournalBusy = errors.New("journal is in use by another process")
 	// ErrBadJournal: the journal is not a setupkeys journal or is damaged beyond a torn last line.
 	ErrBadJournal = errors.New("bad journal")
+	// ErrJournalUnusable: the journal file cannot be opened or created (a wrong path, no
+	// permission).
+	ErrJournalUnusable = errors.New("journal cannot be opened")
 )
 
 // NewPlan makes the plan for one account from its findings: every fail finding (and every review

@@ -48,6 +48,9 @@ type Document struct {
 	Accounts      []AccountSummary    `json:"accounts"`
 	Warnings      []string            `json:"warnings"`
 	Findings      []setupkeys.Finding `json:"findings"`
+	// Error is why the run could not audit at all (no credentials, a bad report file); the
+	// document is then otherwise empty. Accounts that failed on their own are in Accounts.
+	Error string `json:"error,omitempty"`
 }
 
 // DocumentSource is where the run's data came from. For one account it is that account's source;
@@ -135,7 +138,7 @@ func NewDocument(a setupkeys.Audit, now time.Time) Document {
 			age := int64(now.Sub(*g) / time.Second)
 			doc.Source.AgeSeconds = &age
 		}
-	} else {
+	} else if len(a.Accounts) > 1 {
 		doc.Source = DocumentSource{Source: setupkeys.Source{Kind: "organization"}}
 	}
 	sortFindings(doc.Findings)
@@ -144,11 +147,16 @@ func NewDocument(a setupkeys.Audit, now time.Time) Document {
 
 // JSON writes the audit as one JSON object.
 func JSON(w io.Writer, a setupkeys.Audit, opts Options) error {
+	return WriteJSON(w, NewDocument(a, opts.Now), opts)
+}
+
+// WriteJSON writes doc as JSON, indented when opts.IndentJSON.
+func WriteJSON(w io.Writer, doc Document, opts Options) error {
 	enc := json.NewEncoder(w)
 	if opts.IndentJSON {
 		enc.SetIndent("", "  ")
 	}
-	return enc.Encode(NewDocument(a, opts.Now))
+	return enc.Encode(doc)
 }
 
 // csvHeader names the CSV columns; they follow the JSON finding's field names.

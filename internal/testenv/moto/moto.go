@@ -127,12 +127,18 @@ var shared struct {
 //
 //	func TestMain(m *testing.M) { moto.Main(m) }
 func Main(m *testing.M) {
+	os.Exit(Run(m))
+}
+
+// Run is Main without the exit: it returns the tests' exit code, for a TestMain that has its own
+// cleanup to do after the tests (a binary it built).
+func Run(m *testing.M) int {
 	shared.mainRunning = true
 	code := m.Run()
 	if shared.srv != nil {
 		shared.srv.stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // Shared returns the test binary's shared server, starting it on first use,
