@@ -25,6 +25,7 @@ var registry = []Format{
 	{"csv", func(w io.Writer, a setupkeys.Audit, _ Options) error { return CSV(w, a) }},
 	{"sarif", SARIF},
 	{"ocsf", OCSF},
+	{"junit", JUnit},
 	{"html", HTML},
 }
 
