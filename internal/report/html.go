@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // The page is one self-contained file: its CSS and JS are inlined from these files and its charts
@@ -113,7 +114,7 @@ func newHTMLView(a setupkeys.Audit, opts Options) htmlView {
 		Window:       a.Window.String(),
 		Summary:      s,
 		Age:          reportAge(a, opts.Now),
-		Warnings:     doc.Warnings,
+		Warnings:     make([]string, len(doc.Warnings)),
 		ShowKeyIDs:   opts.ShowKeyIDs,
 		MultiAccount: len(a.Accounts) > 1,
 		Columns:      12,
@@ -122,15 +123,20 @@ func newHTMLView(a setupkeys.Audit, opts Options) htmlView {
 	if v.MultiAccount {
 		v.Columns++
 	}
+	// html/template makes every value text; termsafe also shows what text would hide or disguise
+	// (control characters, bidirectional overrides, zero-width runes), as the table does.
+	for i, w := range doc.Warnings {
+		v.Warnings[i] = termsafe.String(w)
+	}
 	for i, acct := range doc.Accounts {
-		v.Accounts = append(v.Accounts, htmlAccount{Label: accountLabel(acct.AccountID, acct.AccountName), Status: acct.Status, Error: acct.Error,
+		v.Accounts = append(v.Accounts, htmlAccount{Label: accountLabel(acct.AccountID, acct.AccountName), Status: acct.Status, Error: termsafe.String(acct.Error),
 			Source: describeSource(a.Accounts[i].Source, opts.Now), Users: acct.Users, Fail: acct.Fail, Review: acct.Review, Pass: acct.Pass, Suppressed: acct.Suppressed})
 	}
 	for _, f := range doc.Findings {
-		v.Findings = append(v.Findings, htmlFinding{ID: f.ID, Account: accountLabel(f.AccountID, f.AccountName), User: f.User, ARN: f.ARN,
-			KeyID: keyIDCell(f, opts.ShowKeyIDs), Reason: f.Reason, Suppression: suppressionText(f.Suppression), Status: string(f.Status),
+		v.Findings = append(v.Findings, htmlFinding{ID: termsafe.String(f.ID), Account: accountLabel(f.AccountID, f.AccountName), User: termsafe.String(f.User), ARN: termsafe.String(f.ARN),
+			KeyID: termsafe.String(keyIDCell(f, opts.ShowKeyIDs)), Reason: termsafe.String(f.Reason), Suppression: termsafe.String(suppressionText(f.Suppression)), Status: string(f.Status),
 			StatusOrder: statusOrder[f.Status], Slot: f.KeySlot, UserCreated: newHTMLTime(&f.UserCreated), KeyCreated: newHTMLTime(&f.KeyCreated),
-			LastUsed: htmlTime{Text: lastUsedCell(f), Sort: newHTMLTime(f.LastUsed).Sort}, Gap: gapCell(f.GapSeconds), GapSeconds: f.GapSeconds,
+			LastUsed: htmlTime{Text: termsafe.String(lastUsedCell(f)), Sort: newHTMLTime(f.LastUsed).Sort}, Gap: gapCell(f.GapSeconds), GapSeconds: f.GapSeconds,
 			ReportLine: f.ReportLine})
 	}
 	v.Charts = []htmlChart{accountChart(doc.Accounts), keyAgeChart(doc.Findings, opts.Now, v.PassCounted)}
@@ -142,16 +148,6 @@ func newHTMLTime(t *time.Time) htmlTime {
 		return htmlTime{}
 	}
 	return htmlTime{Text: t.UTC().Format(htmlTimeLayout), Sort: t.UTC().Format(time.RFC3339)}
-}
-
-func accountLabel(id, name string) string {
-	if id == "" {
-		id = "(unknown account)"
-	}
-	if name != "" {
-		return id + " (" + name + ")"
-	}
-	return id
 }
 
 func suppressionText(n *setupkeys.SuppressionNote) string {

@@ -236,7 +236,7 @@ func TestHTMLInChromium(t *testing.T) {
 		url := writePage(t, hostileAudit(), Options{Now: now})
 		do(t, tb, chromedp.Navigate(url))
 		users := column(t, tb, "User", "textContent")
-		for _, want := range []string{hostile.user, hostile.quoteUser, hostile.titleUser} {
+		for _, want := range []string{hostile.user, hostile.quoteUser, hostile.titleUser, `admin\u202etxt.exe\x1b[2J\r`} {
 			if !slices.Contains(users, want) {
 				t.Errorf("user %q not shown as text; users %q", want, users)
 			}

@@ -34,10 +34,12 @@ func exampleAudit(t testing.TB) setupkeys.Audit {
 }
 
 // Hostile values: each would become markup, an attribute or a script if it were not escaped.
-var hostile = struct{ user, quoteUser, titleUser, accountName, reason, suppression, warning, file string }{
+var hostile = struct{ user, quoteUser, titleUser, bidiUser, accountName, reason, suppression, warning, file string }{
 	user:        `<script>document.title="pwned"</script>`,
 	quoteUser:   `"onload=document.title='pwned' x="`,
 	titleUser:   `</title><img src=x onerror=alert(1)>`,
+	// A bidirectional override would show "adminexe.txt" reversed; ESC and a CR hide text.
+	bidiUser: "admin\u202etxt.exe\x1b[2J\r",
 	accountName: `</svg><b id=pwned>prod</b>&amp;`,
 	reason:      `</td></tr></tbody></table><iframe src="//example.invalid/"></iframe>`,
 	suppression: `javascript:alert(1)//<style>body{display:none}</style>`,
@@ -59,7 +61,7 @@ func hostileAudit() setupkeys.Audit {
 	d := finding(hostile.titleUser, setupkeys.StatusSuppressed, "AKIAZZZZZZZZZZZZZZZZ")
 	d.Suppression = &setupkeys.SuppressionNote{Reason: hostile.suppression, Expires: &expires, Was: setupkeys.StatusFail}
 	used := now.Add(-24 * time.Hour)
-	e := finding("zoe", setupkeys.StatusPass, "")
+	e := finding(hostile.bidiUser, setupkeys.StatusPass, "")
 	e.LastUsed, e.LastUsedService, e.LastUsedRegion, e.GapSeconds = &used, "s3", "eu-west-1", 3
 	for _, f := range []*setupkeys.Finding{&a, &b, &c, &d, &e} {
 		f.AccountName = hostile.accountName
@@ -93,13 +95,18 @@ func TestHTMLEscapesEveryValue(t *testing.T) {
 			t.Errorf("output carries %q unescaped", raw)
 		}
 	}
+	for i, r := range out {
+		if (r < 0x20 && r != '\n') || r == 0x7f || r == '\u202e' {
+			t.Fatalf("raw control or format character %U at byte %d", r, i)
+		}
+	}
 	if n := strings.Count(out, "<script"); n != 1 {
 		t.Errorf("%d <script> elements, want only the page's own", n)
 	}
 	if n := strings.Count(out, "<style"); n != 1 {
 		t.Errorf("%d <style> elements, want only the page's own", n)
 	}
-	for _, escaped := range []string{"&lt;script&gt;document.title=&#34;pwned&#34;&lt;/script&gt;", "&#34;onload=document.title=&#39;pwned&#39; x=&#34;", "AssumeRole: AccessDenied &lt;img src=x&gt;"} {
+	for _, escaped := range []string{"&lt;script&gt;document.title=&#34;pwned&#34;&lt;/script&gt;", "&#34;onload=document.title=&#39;pwned&#39; x=&#34;", "AssumeRole: AccessDenied &lt;img src=x&gt;", `admin\u202etxt.exe\x1b[2J\r`} {
 		if !strings.Contains(out, escaped) {
 			t.Errorf("output lacks the escaped form %q", escaped)
 		}

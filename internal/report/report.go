@@ -206,14 +206,7 @@ func Table(w io.Writer, a setupkeys.Audit, opts Options) error {
 		if i > 0 {
 			ew.printf("\n")
 		}
-		title := acct.AccountID
-		if title == "" {
-			title = "(unknown account)"
-		}
-		if acct.AccountName != "" {
-			title += " (" + termsafe.String(acct.AccountName) + ")"
-		}
-		ew.printf("Account %s: %d users, source: %s\n", title, acct.Users, describeSource(acct.Source, opts.Now))
+		ew.printf("Account %s: %d users, source: %s\n", accountLabel(acct.AccountID, acct.AccountName), acct.Users, describeSource(acct.Source, opts.Now))
 		if acct.Err != nil {
 			ew.printf("  ERROR: %s\n", termsafe.String(acct.Err.Error()))
 		}
@@ -261,6 +254,17 @@ func Table(w io.Writer, a setupkeys.Audit, opts Options) error {
 }
 
 const tableTime = "2006-01-02 15:04:05"
+
+// accountLabel names an account for people, escaped: "123456789012 (prod)".
+func accountLabel(id, name string) string {
+	if id == "" {
+		id = "(unknown account)"
+	}
+	if name != "" {
+		return termsafe.String(id + " (" + name + ")")
+	}
+	return termsafe.String(id)
+}
 
 func describeSource(src setupkeys.Source, now time.Time) string {
 	switch src.Kind {
