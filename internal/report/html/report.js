@@ -13,7 +13,8 @@
   const shown = document.getElementById("shown");
   const printNote = document.getElementById("print-note");
   const headers = Array.from(table.tHead.rows[0].cells);
-  rows.forEach((row, i) => { row.dataset.order = String(i); });
+  // The rows' text never changes: read it once, for every filtering.
+  let texts = null;
 
   function cellKey(row, col) {
     const cell = row.cells[col];
@@ -27,15 +28,17 @@
     const dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
     const numeric = th.dataset.type === "num";
     const sign = dir === "ascending" ? 1 : -1;
-    const sorted = rows.slice().sort((a, b) => {
-      const x = cellKey(a, col), y = cellKey(b, col);
-      let c = numeric ? Number(x) - Number(y) : collator.compare(x, y);
-      if (c === 0) return Number(a.dataset.order) - Number(b.dataset.order);
-      return sign * c;
+    // Read each row's key once, not twice per comparison: thousands of rows sort at once.
+    const keyed = rows.map((row, i) => ({ row, i, key: numeric ? Number(cellKey(row, col)) : cellKey(row, col) }));
+    keyed.sort((a, b) => {
+      const c = numeric ? a.key - b.key : collator.compare(a.key, b.key);
+      return c === 0 ? a.i - b.i : sign * c;
     });
     headers.forEach((h) => h.removeAttribute("aria-sort"));
     th.setAttribute("aria-sort", dir);
-    sorted.forEach((row) => tbody.insertBefore(row, nomatch));
+    const frag = document.createDocumentFragment();
+    keyed.forEach((k) => frag.appendChild(k.row));
+    tbody.insertBefore(frag, nomatch);
   }
 
   headers.forEach((th, col) => {
@@ -47,8 +50,9 @@
     const terms = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
     const want = status.value;
     let n = 0;
+    texts = texts || new Map(rows.map((row) => [row, row.textContent.toLowerCase()]));
     rows.forEach((row) => {
-      const text = row.textContent.toLowerCase();
+      const text = texts.get(row);
       const ok = (!want || row.dataset.status === want) && terms.every((t) => text.includes(t));
       row.hidden = !ok;
       if (ok) n++;
