@@ -24,7 +24,7 @@ func BenchmarkAuditReport(b *testing.B) {
 		b.Fatal(err)
 	}
 	f.Close()
-	for _, format := range []string{"table", "json", "csv"} {
+	for _, format := range []string{"table", "json", "csv", "html"} {
 		b.Run(format, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
