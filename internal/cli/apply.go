@@ -63,6 +63,8 @@ type ApplyOptions struct {
 	Action      remediate.Action
 	JournalPath string
 	Yes         bool
+	// PlanDigest, when set, is the digest the plan file must have (sha256:HEX, as plan prints it).
+	PlanDigest string
 }
 
 // NewCmdApply builds `setupkeys apply`. runF replaces the run in tests of flag parsing.
@@ -102,6 +104,13 @@ audit (--role-name, --role-arn-template, --external-id), with one journal.`,
 			if err := opts.Role.validate(); err != nil {
 				return err
 			}
+			if opts.PlanDigest != "" {
+				d, err := remediate.ParseDigest(opts.PlanDigest)
+				if err != nil {
+					return BadInput(fmt.Errorf("--plan-digest: %w", err))
+				}
+				opts.PlanDigest = d
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -113,6 +122,7 @@ audit (--role-name, --role-arn-template, --external-id), with one journal.`,
 	cmd.Flags().StringVar(&action, "action", string(remediate.ActionDeactivate), "deactivate (can be rolled back) or delete (cannot)")
 	cmd.Flags().StringVar(&opts.JournalPath, "journal", "", "journal `FILE` (default: PLAN.journal.jsonl); reuse it to resume an interrupted run and to roll back")
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
+	cmd.Flags().StringVar(&opts.PlanDigest, "plan-digest", "", "refuse the plan unless its file has this digest (`SHA256`, as plan prints it): apply exactly the file that was approved")
 	return cmd
 }
 
@@ -120,6 +130,10 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	p, err := remediate.LoadPlan(opts.PlanPath)
 	if err != nil {
 		return BadInput(err)
+	}
+	if opts.PlanDigest != "" && p.Digest != opts.PlanDigest {
+		return BadInput(fmt.Errorf("%s: the plan file's digest is %s, not %s (--plan-digest): it is not the file that was approved; nothing was done",
+			termsafe.String(opts.PlanPath), p.Digest, opts.PlanDigest))
 	}
 	if !p.Resolved {
 		return BadInput(fmt.Errorf("%s: %w: %d of %d keys are known only from a report file; resolve them against account %s first: setupkeys plan --report REPORT --resolve -o %s",
@@ -138,7 +152,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 			remediate.ErrWrongAccount, opts.PlanPath, what, p.AccountID, caller.Account, caller.ARN))
 	}
 	if opts.Yes {
-		fmt.Fprintf(opts.IO.ErrOut, "Applying plan %s: %s %s (journal %s)\n", p.ID, opts.Action, planScope(p), termsafe.String(opts.JournalPath))
+		fmt.Fprintf(opts.IO.ErrOut, "Applying plan %s (file digest %s): %s %s (journal %s)\n", p.ID, p.Digest, opts.Action, planScope(p), termsafe.String(opts.JournalPath))
 	} else if err := remediate.Confirm(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, p, opts.Action); err != nil {
 		return err
 	}
@@ -154,7 +168,14 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		ro.ClientFor = opts.Role.clientFor(caller)
 	}
 	sum, err := remediate.Apply(ctx, p, ro)
-	return finishRun(opts.IO.Out, sum, err)
+	if err := finishRun(opts.IO.Out, sum, err); err != nil {
+		return err
+	}
+	if sum.NothingApplied() {
+		return &exitError{code: ExitError, err: fmt.Errorf("none of the plan's %s could be acted on (each was skipped: the key check found the rule no longer flags it, see the reasons above); nothing was changed",
+			remediate.Plural(len(sum.Results), "key"))}
+	}
+	return nil
 }
 
 func planScope(p *remediate.Plan) string {

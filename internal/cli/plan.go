@@ -113,7 +113,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	case !p.Resolved:
 		fmt.Fprintf(opts.IO.ErrOut, "The plan cannot be applied until its keys are resolved: setupkeys plan --report %s --resolve -o %s, with credentials for account %s.\n", termsafe.String(flags.ReportPath), termsafe.String(outputName(opts.Output)), p.AccountID)
 	case len(p.Actions) > 0 && opts.Output != "-":
-		fmt.Fprintf(opts.IO.ErrOut, "Wrote %s. Review it, then: setupkeys apply %s\n", termsafe.String(opts.Output), termsafe.String(opts.Output))
+		fmt.Fprintf(opts.IO.ErrOut, "Wrote %s. Review it, then: setupkeys apply %s --plan-digest %s\n", termsafe.String(opts.Output), termsafe.String(opts.Output), p.Digest)
 	}
 	return nil
 }

@@ -119,6 +119,18 @@ func (s *Summary) Failed() bool {
 	return false
 }
 
+// NothingApplied reports whether a run had keys and acted on none of them, now or in an earlier
+// run: every key was skipped or failed. A plan whose every key the rule no longer flags (stale, or
+// edited) changes nothing; apply says so with a non-zero exit.
+func (s *Summary) NothingApplied() bool {
+	for _, r := range s.Results {
+		if r.Outcome != OutcomeSkipped && r.Outcome != OutcomeFailed {
+			return false
+		}
+	}
+	return len(s.Results) > 0
+}
+
 // Counts tallies the results by outcome.
 func (s *Summary) Counts() map[Outcome]int {
 	c := map[Outcome]int{}
@@ -238,7 +250,7 @@ func (a *applier) result(k PlannedKey, o Outcome, reason string) KeyResult {
 }
 
 func (a *applier) entry(k PlannedKey, phase Phase, reason string) Entry {
-	e := Entry{PlanID: a.plan.ID, AccountID: k.AccountID, Action: a.opts.Action, Phase: phase, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID, Reason: reason}
+	e := Entry{PlanID: a.plan.ID, PlanDigest: a.plan.Digest, AccountID: k.AccountID, Action: a.opts.Action, Phase: phase, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID, Reason: reason}
 	if a.plan.MultiAccount() {
 		e.CallerAccount = a.plan.AccountID
 	}

@@ -71,6 +71,9 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 	} else {
 		fmt.Fprintf(w, "Plan %s for account %s, made %s from %s\n", p.ID, p.AccountID, p.CreatedAt.UTC().Format(time.RFC3339), describeSource(p.Source))
 	}
+	if p.Digest != "" {
+		fmt.Fprintf(w, "Plan file digest: %s\n", p.Digest)
+	}
 	acctCell := func(account string) string {
 		if multi {
 			return account + "\t"

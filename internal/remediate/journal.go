@@ -34,6 +34,9 @@ const (
 type Entry struct {
 	Time   time.Time `json:"time"`
 	PlanID string    `json:"plan_id"`
+	// PlanDigest is the digest of the plan file the run applied (Plan.Digest), when known: the
+	// journal says which exact file was acted on.
+	PlanDigest string `json:"plan_digest,omitempty"`
 	// Run identifies the process run that wrote the entry.
 	Run string `json:"run"`
 	// AccountID is the account of the key.

@@ -170,6 +170,7 @@ func TestReadPlanRefusals(t *testing.T) {
 		{"resolved lie", `"access_key_id": "AKIAALICE00000000001"`, `"access_key_id": null`, "resolved is true but 1 of 1"},
 		{"bad key", `"AKIAALICE00000000001"`, `"akia-x"`, "is not an access key ID"},
 		{"status", `"status": "fail"`, `"status": "pass"`, "cannot be planned"},
+		{"review without include_review", `"status": "fail"`, `"status": "review"`, "a review finding is planned but include_review is false"},
 		{"trailing", "", "{}", "more than one JSON value"},
 		// dec.More let these through (seed testdata/fuzz/FuzzReadPlan/stray-bracket).
 		{"stray bracket", "", "]", "more than one JSON value"},
