@@ -265,11 +265,15 @@ func (a Audit) Count() map[Status]int {
 }
 
 // Failed reports whether any account could not be audited.
-func (a Audit) Failed() bool {
+func (a Audit) Failed() bool { return a.Errored() > 0 }
+
+// Errored counts the accounts that could not be audited.
+func (a Audit) Errored() int {
+	n := 0
 	for _, acct := range a.Accounts {
 		if acct.Err != nil {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }

@@ -9,12 +9,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/creack/pty"
 
 	"github.com/setupkeys/setupkeys/internal/testenv/moto"
 )
@@ -102,3 +105,42 @@ func runIn(t *testing.T, dir string, env []string, stdin string, args ...string)
 
 // example is the bundled example credential report.
 func example() string { return filepath.Join(moduleRoot, "examples", "credential-report.csv") }
+
+// runTTY runs the binary in a pseudo-terminal of cols columns, as a person at a terminal would:
+// stdin, stdout and stderr are the terminal, so what it prints is what the person sees, in
+// order. input is typed after start; the terminal's output is returned with "\r\n" as "\n".
+func runTTY(t *testing.T, cols int, env []string, input string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(env, "TERM=dumb")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: uint16(cols), Rows: 60})
+	if err != nil {
+		t.Fatalf("pty: %v", err)
+	}
+	defer tty.Close()
+	if input != "" {
+		if _, err := tty.Write([]byte(input)); err != nil {
+			t.Fatalf("typing: %v", err)
+		}
+	}
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		// Reading ends with EIO once the child has exited and the terminal has no writer.
+		_, _ = io.Copy(&out, tty)
+		close(done)
+	}()
+	err = cmd.Wait()
+	<-done
+	code := 0
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("setupkeys %s: %v", strings.Join(args, " "), err)
+	}
+	return result{code: code, stdout: strings.ReplaceAll(out.String(), "\r\n", "\n")}
+}

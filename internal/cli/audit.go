@@ -175,6 +175,7 @@ func auditRun(ctx context.Context, opts *AuditOptions) error {
 	if err := writeOutputs(opts.IO, opts.Outputs, audit, report.Options{ShowKeyIDs: opts.ShowKeyIDs, Now: opts.Now(), Strict: opts.Strict, ToolVersion: opts.Version}); err != nil {
 		return err
 	}
+	reportProblems(opts.IO, opts.Outputs, audit)
 	return auditExit(audit, opts.Strict)
 }
 
@@ -234,7 +235,7 @@ func auditExit(a setupkeys.Audit, strict bool) error {
 		return &exitError{code: ExitFailed}
 	}
 	if a.Failed() {
-		return &exitError{code: ExitError, err: errors.New("some accounts could not be audited; see the output")}
+		return &exitError{code: ExitError, err: fmt.Errorf("%d of %d accounts could not be audited", a.Errored(), len(a.Accounts))}
 	}
 	return nil
 }

@@ -35,16 +35,24 @@ type IOStreams struct {
 	StdinIsTTY  bool
 	StdoutIsTTY bool
 	StderrIsTTY bool
+	// StdoutWidth is the terminal's width in columns when stdout is one, else 0 (no limit).
+	StdoutWidth int
 }
 
 // SystemIO returns the real streams.
 func SystemIO() IOStreams {
-	return IOStreams{
+	s := IOStreams{
 		In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 		StdinIsTTY:  term.IsTerminal(int(os.Stdin.Fd())),
 		StdoutIsTTY: term.IsTerminal(int(os.Stdout.Fd())),
 		StderrIsTTY: term.IsTerminal(int(os.Stderr.Fd())),
 	}
+	if s.StdoutIsTTY {
+		if w, _, err := term.GetSize(int(os.Stdout.Fd())); err == nil && w > 0 {
+			s.StdoutWidth = w
+		}
+	}
+	return s
 }
 
 // Factory carries what commands need from the outside world.

@@ -177,6 +177,7 @@ func writeOutputs(streams IOStreams, outs []Output, a setupkeys.Audit, opts repo
 		}
 	}
 	opts.IndentJSON = streams.StdoutIsTTY
+	opts.Width = streams.StdoutWidth
 	for _, out := range outs {
 		if out.Path == "" {
 			if err := report.Render(streams.Out, out.Format, a, opts); err != nil {

@@ -3,6 +3,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
@@ -36,6 +38,9 @@ type Options struct {
 	Strict bool
 	// ToolVersion is setupkeys' version, for formats that name the tool (SARIF, OCSF).
 	ToolVersion string
+	// Width is the terminal's width in columns: a table wider than that is laid out narrow
+	// (fewer columns, each reason on its own indented line). 0 means no limit (a file, a pipe).
+	Width int
 }
 
 // Document is the JSON output, documented in README.md ("JSON output").
@@ -160,7 +165,9 @@ func WriteJSON(w io.Writer, doc Document, opts Options) error {
 }
 
 // csvHeader names the CSV columns; they follow the JSON finding's field names.
-var csvHeader = []string{"account_id", "account_name", "user", "arn", "key_slot", "access_key_id", "status", "user_created", "key_created", "gap_seconds", "last_used", "last_used_service", "last_used_region", "source", "reason", "finding_id"}
+// The suppression columns came last, so that readers of the older columns by position keep working.
+var csvHeader = []string{"account_id", "account_name", "user", "arn", "key_slot", "access_key_id", "status", "user_created", "key_created", "gap_seconds", "last_used", "last_used_service", "last_used_region", "source", "reason", "finding_id",
+	"suppression_reason", "suppression_expires", "suppression_was"}
 
 // CSV writes one row per finding, for spreadsheets and grep.
 func CSV(w io.Writer, a setupkeys.Audit) error {
@@ -176,9 +183,17 @@ func CSV(w io.Writer, a setupkeys.Audit) error {
 		if f.LastUsed != nil {
 			lastUsed = f.LastUsed.Format(time.RFC3339)
 		}
+		var suppReason, suppExpires, suppWas string
+		if n := f.Suppression; n != nil {
+			suppReason, suppWas = csvSafe(n.Reason), string(n.Was)
+			if n.Expires != nil {
+				suppExpires = n.Expires.UTC().Format(time.RFC3339)
+			}
+		}
 		err := cw.Write([]string{f.AccountID, csvSafe(f.AccountName), csvSafe(f.User), termsafe.String(f.ARN), strconv.Itoa(f.KeySlot), termsafe.String(keyID), string(f.Status),
 			f.UserCreated.Format(time.RFC3339), f.KeyCreated.Format(time.RFC3339), strconv.FormatInt(f.GapSeconds, 10), lastUsed,
-			termsafe.String(f.LastUsedService), termsafe.String(f.LastUsedRegion), string(f.Source.Kind), termsafe.String(f.Reason), termsafe.String(f.ID)})
+			termsafe.String(f.LastUsedService), termsafe.String(f.LastUsedRegion), string(f.Source.Kind), termsafe.String(f.Reason), termsafe.String(f.ID),
+			suppReason, suppExpires, suppWas})
 		if err != nil {
 			return err
 		}
@@ -198,26 +213,54 @@ func csvSafe(v string) string {
 }
 
 // Table writes the audit for people: where the data came from and how old it is, then per account
-// each key with its evidence and the reason for its status, then a summary.
+// each key with its evidence and the reason for its status, then a summary. When the wide layout
+// does not fit opts.Width, the narrow one is used: fewer columns, and each reason on its own
+// indented line, wrapped to the width.
 func Table(w io.Writer, a setupkeys.Audit, opts Options) error {
+	if opts.Width > 0 {
+		var wide bytes.Buffer
+		if err := table(&wide, a, opts, false); err != nil {
+			return err
+		}
+		if maxLineWidth(wide.String()) <= opts.Width {
+			_, err := w.Write(wide.Bytes())
+			return err
+		}
+		return table(w, a, opts, true)
+	}
+	return table(w, a, opts, false)
+}
+
+func table(w io.Writer, a setupkeys.Audit, opts Options, narrow bool) error {
 	doc := NewDocument(a, opts.Now)
 	ew := &errWriter{w: w}
+	width := opts.Width
 	for i, acct := range a.Accounts {
 		if i > 0 {
 			ew.printf("\n")
 		}
-		ew.printf("Account %s: %d users, source: %s\n", accountLabel(acct.AccountID, acct.AccountName), acct.Users, describeSource(acct.Source, opts.Now))
+		title := accountLabel(acct.AccountID, acct.AccountName)
 		if acct.Err != nil {
-			ew.printf("  ERROR: %s\n", termsafe.String(acct.Err.Error()))
+			// An account that could not be audited has no user count to give.
+			ew.printf("Account %s: could not be audited\n", title)
+			ew.printf("%s", wrap("ERROR: "+termsafe.String(acct.Err.Error()), width, "  ", "    ", narrow))
+		} else {
+			ew.printf("%s", wrap(fmt.Sprintf("Account %s: %d users, source: %s", title, acct.Users, describeSource(acct.Source, opts.Now)), width, "", "  ", narrow))
 		}
 		for _, warning := range acct.Warnings {
-			ew.printf("  warning: %s\n", termsafe.String(warning))
+			ew.printf("%s", wrap("warning: "+termsafe.String(warning), width, "  ", "    ", narrow))
 		}
 		findings := append([]setupkeys.Finding(nil), acct.Findings...)
 		sortFindings(findings)
 		if len(findings) == 0 {
 			if acct.Err == nil {
 				ew.printf("  No access keys created at setup and left unused.\n")
+			}
+			continue
+		}
+		if narrow {
+			if err := narrowRows(ew, findings, opts); err != nil {
+				return err
 			}
 			continue
 		}
@@ -247,10 +290,77 @@ func Table(w io.Writer, a setupkeys.Audit, opts Options) error {
 		ew.printf(", %d could not be audited", s.AccountsErrored)
 	}
 	ew.printf(")\n")
+	if n := s.Review + s.Pending; opts.Strict && n > 0 {
+		ew.printf("--strict: the %d review %s, so the run fails (exit 3).\n", n, plural(n, "finding counts as a failure", "findings count as failures"))
+	}
 	if s.Pass > 0 && !hasPassing(doc.Findings) {
 		ew.printf("Passing keys are counted, not listed; --all lists them.\n")
 	}
 	return ew.err
+}
+
+// narrowRows writes the findings with the columns that fit a terminal, each followed by its
+// reason on its own indented line, wrapped to the width. The rows are aligned together first,
+// then the reasons are put between them (a line without tabs would end tabwriter's columns).
+func narrowRows(w io.Writer, findings []setupkeys.Finding, opts Options) error {
+	var rows bytes.Buffer
+	tw := tabwriter.NewWriter(&rows, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  STATUS\tUSER\tSLOT\tACCESS KEY\tGAP\tLAST USED")
+	for _, f := range findings {
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", strings.ToUpper(string(f.Status)), termsafe.String(f.User), f.KeySlot,
+			termsafe.String(keyIDCell(f, opts.ShowKeyIDs)), gapCell(f.GapSeconds), termsafe.String(lastUsedCell(f)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSuffix(rows.String(), "\n"), "\n")
+	var b strings.Builder
+	b.WriteString(lines[0] + "\n")
+	for i, f := range findings {
+		b.WriteString(lines[i+1] + "\n")
+		b.WriteString(wrap(termsafe.String(reasonCell(f)), opts.Width, "      ", "      ", true))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// wrap returns text as lines of at most width columns (when narrow and width > 0; else one
+// line), the first prefixed with first and the others with rest, broken at spaces. A word longer
+// than a line stays whole.
+func wrap(text string, width int, first, rest string, narrow bool) string {
+	if !narrow || width <= 0 || utf8.RuneCountInString(first+text) <= width {
+		return first + text + "\n"
+	}
+	var b strings.Builder
+	prefix, line := first, ""
+	for _, word := range strings.Fields(text) {
+		if line != "" && utf8.RuneCountInString(prefix+line+" "+word) > width {
+			b.WriteString(prefix + line + "\n")
+			prefix, line = rest, ""
+		}
+		if line == "" {
+			line = word
+		} else {
+			line += " " + word
+		}
+	}
+	b.WriteString(prefix + line + "\n")
+	return b.String()
+}
+
+func maxLineWidth(s string) int {
+	widest := 0
+	for _, line := range strings.Split(s, "\n") {
+		widest = max(widest, utf8.RuneCountInString(line))
+	}
+	return widest
 }
 
 const tableTime = "2006-01-02 15:04:05"

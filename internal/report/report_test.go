@@ -154,3 +154,42 @@ func TestTextOutputsEscapeHostileData(t *testing.T) {
 		}
 	}
 }
+
+func TestWrap(t *testing.T) {
+	tests := []struct {
+		text  string
+		width int
+		want  string
+	}{
+		{"short", 80, "> short\n"},
+		{"one two three four", 12, "> one two\n  three four\n"},
+		{"averyveryverylongword and more", 10, "> averyveryverylongword\n  and more\n"},
+		{"no limit at all here", 0, "> no limit at all here\n"},
+	}
+	for _, tt := range tests {
+		if got := wrap(tt.text, tt.width, "> ", "  ", true); got != tt.want {
+			t.Errorf("wrap(%q, %d) = %q, want %q", tt.text, tt.width, got, tt.want)
+		}
+	}
+}
+
+// A table wider than Width is laid out narrow; with the example's names that fits 80 columns.
+func TestTableNarrow(t *testing.T) {
+	audit := exampleAudit(t)
+	for _, width := range []int{60, 80, 100} {
+		var buf bytes.Buffer
+		if err := Table(&buf, audit, Options{Now: time.Now(), Width: width}); err != nil {
+			t.Fatal(err)
+		}
+		if got := maxLineWidth(buf.String()); got > width && width >= 80 {
+			t.Errorf("width %d: a line of %d columns:\n%s", width, got, buf.String())
+		}
+		if strings.Contains(buf.String(), "USER CREATED") {
+			t.Errorf("width %d: the wide layout:\n%s", width, buf.String())
+		}
+	}
+	var buf bytes.Buffer
+	if err := Table(&buf, audit, Options{Now: time.Now(), Width: 1000}); err != nil || !strings.Contains(buf.String(), "USER CREATED") {
+		t.Errorf("a wide terminal gets the wide layout: %v\n%s", err, buf.String())
+	}
+}
