@@ -6,10 +6,10 @@
 //	go run ./internal/tools/orgbench -accounts 1000 -users 100 -latency 100ms -throttle 0.05 -exact
 //
 // The fake runs in a child process (the same binary with -serve) so that the peak memory
-// reported is the auditor's alone. The audit is the CLI's: org.Select over the organization,
-// then org.Run with the management account audited with the caller's credentials and every
-// member through OrganizationAccountAccessRole, each account by source.LiveReport (or
-// source.LiveExact with -exact), the retryer of internal/awsconfig, only findings kept.
+// reported is the auditor's alone. The audit is the CLI's own: internal/pipeline with the SDK's
+// clients (pipeline.SDK), selecting the whole organization, auditing the management account with
+// the caller's credentials and every member through OrganizationAccountAccessRole, each account
+// by its credential report (or the API with -exact), with the retryer of internal/awsconfig.
 //
 // It prints a markdown table: wall time, API calls (total, per account, against the report
 // path's minimum), throttled calls, accounts ok and in error, findings checked against what the
@@ -44,13 +44,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"golang.org/x/term"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/awsconfig"
 	"github.com/setupkeys/setupkeys/internal/org"
+	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/source"
 	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
 )
@@ -428,17 +427,14 @@ func run(ctx context.Context, o options) (bool, error) {
 	if o.maxIdlePerHost >= 0 {
 		base = org.ShareHTTPClient(base, o.maxIdlePerHost)
 	}
-	live := source.LiveOptions{Concurrency: o.perAccount}
-	audit := func(ctx context.Context, a org.Account) (setupkeys.AccountResult, error) {
-		cfg, err := org.AccountConfig(base, a.ID, mgmt, org.RoleOptions{})
-		if err != nil {
-			return setupkeys.AccountResult{}, err
-		}
-		client := iam.NewFromConfig(cfg)
-		if o.exact {
-			return source.LiveExact(ctx, client, a.ID, live)
-		}
-		return source.LiveReport(ctx, client, a.ID, live)
+	cfg := pipeline.Config{
+		Exact: o.exact,
+		Live:  source.LiveOptions{Concurrency: o.perAccount},
+		Accounts: &pipeline.Accounts{
+			Organization:      true,
+			Concurrency:       o.concurrency,
+			PerAccountTimeout: o.timeout,
+		},
 	}
 
 	if o.cpuProfile != "" {
@@ -455,35 +451,25 @@ func run(ctx context.Context, o options) (bool, error) {
 	runtime.GC()
 	mem := watchMemory()
 	start := time.Now()
-	accts, err := org.Select(ctx, organizations.NewFromConfig(base), org.Selection{})
-	if err != nil {
-		mem.Stop()
-		return false, err
-	}
-	selected := time.Since(start)
-	// Keep what the CLI keeps: each account's result with its findings only.
-	var results []setupkeys.AccountResult
-	var findings, errored int
-	progress := org.NewProgress(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())), o.quiet)
-	runErr := org.Run(ctx, accts, org.RunOptions{Concurrency: o.concurrency, PerAccountTimeout: o.timeout, Progress: progress}, audit,
-		func(r setupkeys.AccountResult) {
-			r.Warnings = nil
-			findings += len(r.Findings)
-			if r.Err != nil {
-				errored++
-			}
-			results = append(results, r)
-			if o.memProfile != "" && len(results) == len(accts)/2 {
-				if err := writeHeapProfile(o.memProfile); err != nil {
-					fmt.Fprintln(os.Stderr, "orgbench:", err)
-				}
-			}
-		})
+	bench := &benchProgress{Progress: org.NewProgress(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())), o.quiet), start: start, memProfile: o.memProfile}
+	cfg.Accounts.Progress = bench
+	audit, runErr := pipeline.Run(ctx, cfg, pipeline.SDK(base, mgmt, org.RoleOptions{}))
 	wall := time.Since(start)
 	heap := mem.Stop()
 	rss := maxRSS()
 	if runErr != nil {
 		return false, runErr
+	}
+	selected := bench.selected
+	results := audit.Accounts
+	accts := make([]org.Account, len(results))
+	findings, errored := 0, 0
+	for i, r := range results {
+		accts[i] = org.Account{ID: r.AccountID, Name: r.AccountName}
+		findings += len(r.Findings)
+		if r.Err != nil {
+			errored++
+		}
 	}
 
 	st, err := fetchStats(url)
@@ -554,6 +540,32 @@ func run(ctx context.Context, o options) (bool, error) {
 	}
 	fmt.Fprintf(os.Stderr, "calls per account by action: %s\n", strings.Join(parts, ", "))
 	return good, nil
+}
+
+// benchProgress is the run's progress line, and the clock of the selection (the pipeline starts
+// the progress once the accounts are selected) and of the heap profile taken half-way.
+type benchProgress struct {
+	org.Progress
+	start      time.Time
+	selected   time.Duration
+	total      int
+	done       int
+	memProfile string
+}
+
+func (p *benchProgress) Start(total int) {
+	p.selected = time.Since(p.start)
+	p.total = total
+	p.Progress.Start(total)
+}
+
+func (p *benchProgress) AccountDone(r setupkeys.AccountResult) {
+	p.Progress.AccountDone(r)
+	if p.done++; p.memProfile != "" && p.done == p.total/2 {
+		if err := writeHeapProfile(p.memProfile); err != nil {
+			fmt.Fprintln(os.Stderr, "orgbench:", err)
+		}
+	}
 }
 
 // minimum is the fewest calls the audit of account id can make: for the report path, AssumeRole
