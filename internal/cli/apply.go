@@ -153,7 +153,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	}
 	if opts.Yes {
 		fmt.Fprintf(opts.IO.ErrOut, "Applying plan %s (file digest %s): %s %s (journal %s)\n", p.ID, p.Digest, opts.Action, planScope(p), termsafe.String(opts.JournalPath))
-	} else if err := remediate.Confirm(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, p, opts.Action); err != nil {
+	} else if err := confirmPlan(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, p, opts.Action); err != nil {
 		return err
 	}
 	ro := remediate.Options{
@@ -173,15 +173,15 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	}
 	if sum.NothingApplied() {
 		return &exitError{code: ExitError, err: fmt.Errorf("none of the plan's %s could be acted on (each was skipped: the key check found the rule no longer flags it, see the reasons above); nothing was changed",
-			remediate.Plural(len(sum.Results), "key"))}
+			plural(len(sum.Results), "key"))}
 	}
 	return nil
 }
 
 func planScope(p *remediate.Plan) string {
-	s := remediate.Plural(len(p.Actions), "key")
+	s := plural(len(p.Actions), "key")
 	if p.MultiAccount() {
-		s += " in " + remediate.Plural(len(p.ActionAccounts()), "account")
+		s += " in " + plural(len(p.ActionAccounts()), "account")
 	}
 	return s
 }
@@ -205,7 +205,7 @@ func progressLine(w io.Writer, withAccount bool) func(remediate.KeyResult) {
 // refusals as they are (ExitCode makes them 2), 1 when the run stopped early or a key failed.
 func finishRun(out io.Writer, sum *remediate.Summary, err error) error {
 	if sum != nil {
-		remediate.WriteSummary(out, sum)
+		writeSummary(out, sum)
 	}
 	if err != nil {
 		return err

@@ -92,6 +92,6 @@ func (o OrgFlags) accounts(streams IOStreams) *pipeline.Accounts {
 		Selection:         o.selection(),
 		Concurrency:       o.Concurrency,
 		PerAccountTimeout: o.AccountTimeout,
-		Progress:          org.NewProgress(streams.ErrOut, streams.StderrIsTTY, o.Quiet),
+		Progress:          NewProgress(streams.ErrOut, streams.StderrIsTTY, o.Quiet),
 	}
 }

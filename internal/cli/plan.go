@@ -105,7 +105,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	if err != nil {
 		return fmt.Errorf("writing the plan: %w", err)
 	}
-	remediate.WritePlanSummary(opts.IO.ErrOut, p, remediate.ActionDeactivate)
+	writePlanSummary(opts.IO.ErrOut, p, remediate.ActionDeactivate)
 	if na := p.NotAudited(); len(na) > 0 {
 		fmt.Fprintf(opts.IO.ErrOut, "warning: %d of %d accounts could not be audited and are not in the plan; fix access and plan again to cover them\n", len(na), len(p.Accounts))
 	}

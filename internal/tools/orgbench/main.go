@@ -48,6 +48,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/awsconfig"
+	"github.com/setupkeys/setupkeys/internal/cli"
 	"github.com/setupkeys/setupkeys/internal/org"
 	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/source"
@@ -451,7 +452,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	runtime.GC()
 	mem := watchMemory()
 	start := time.Now()
-	bench := &benchProgress{Progress: org.NewProgress(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())), o.quiet), start: start, memProfile: o.memProfile}
+	bench := &benchProgress{Progress: cli.NewProgress(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())), o.quiet), start: start, memProfile: o.memProfile}
 	cfg.Accounts.Progress = bench
 	audit, runErr := pipeline.Run(ctx, cfg, pipeline.SDK(base, mgmt, org.RoleOptions{}))
 	wall := time.Since(start)

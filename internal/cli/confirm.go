@@ -1,4 +1,4 @@
-package remediate
+package cli
 
 import (
 	"bufio"
@@ -10,56 +10,57 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/remediate"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
-// Confirm shows the plan and the action on out and asks the person to type the plan's account
+// confirmPlan shows the plan and the action on out and asks the person to type the plan's account
 // ID on in. It returns nil only when they typed it. Without a terminal (isTTY false) nobody can
-// answer: it returns ErrNotInteractive at once, without prompting; the CLI asks for --yes then.
+// answer: it returns remediate.ErrNotInteractive at once, without prompting; the CLI asks for --yes then.
 // A plan with nothing to act on needs no confirmation.
-func Confirm(in io.Reader, out io.Writer, isTTY bool, p *Plan, action Action) error {
+func confirmPlan(in io.Reader, out io.Writer, isTTY bool, p *remediate.Plan, action remediate.Action) error {
 	if action == "" {
-		action = ActionDeactivate
+		action = remediate.ActionDeactivate
 	}
 	if len(p.Actions) == 0 {
-		WritePlanSummary(out, p, action)
+		writePlanSummary(out, p, action)
 		return nil
 	}
 	if !isTTY {
-		return fmt.Errorf("%w: refusing to %s %d keys without confirmation; run in a terminal or pass --yes", ErrNotInteractive, action, len(p.Actions))
+		return fmt.Errorf("%w: refusing to %s %d keys without confirmation; run in a terminal or pass --yes", remediate.ErrNotInteractive, action, len(p.Actions))
 	}
-	WritePlanSummary(out, p, action)
+	writePlanSummary(out, p, action)
 	if p.MultiAccount() {
-		fmt.Fprintf(out, "\nType your account ID (%s, which made this plan) to %s %s in %s: ", p.AccountID, action, Plural(len(p.Actions), "key"), Plural(len(p.ActionAccounts()), "account"))
+		fmt.Fprintf(out, "\nType your account ID (%s, which made this plan) to %s %s in %s: ", p.AccountID, action, plural(len(p.Actions), "key"), plural(len(p.ActionAccounts()), "account"))
 	} else {
-		fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, Plural(len(p.Actions), "key"))
+		fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, plural(len(p.Actions), "key"))
 	}
-	return ReadAccountID(in, out, p.AccountID)
+	return readAccountID(in, out, p.AccountID)
 }
 
-// ReadAccountID reads the line a person typed after a prompt and accepts it only when it is
+// readAccountID reads the line a person typed after a prompt and accepts it only when it is
 // account: typing the account ID, not "y", is what stops a change aimed at the wrong account.
-func ReadAccountID(in io.Reader, out io.Writer, account string) error {
+func readAccountID(in io.Reader, out io.Writer, account string) error {
 	line, err := bufio.NewReader(in).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: %v", ErrNotConfirmed, err)
+		return fmt.Errorf("%w: %v", remediate.ErrNotConfirmed, err)
 	}
 	if strings.TrimSpace(line) != account {
 		fmt.Fprintln(out)
-		return fmt.Errorf("%w: the account ID was not typed; nothing was done", ErrNotConfirmed)
+		return fmt.Errorf("%w: the account ID was not typed; nothing was done", remediate.ErrNotConfirmed)
 	}
 	return nil
 }
 
-// WritePlanSummary prints the plan for people: where it came from, what would be done to which
+// writePlanSummary prints the plan for people: where it came from, what would be done to which
 // keys (key IDs masked), and what is listed but not planned.
-func WritePlanSummary(w io.Writer, p *Plan, action Action) {
+func writePlanSummary(w io.Writer, p *remediate.Plan, action remediate.Action) {
 	if action == "" {
-		action = ActionDeactivate
+		action = remediate.ActionDeactivate
 	}
 	multi := p.MultiAccount()
 	if multi {
-		fmt.Fprintf(w, "Plan %s over %s (%d audited), made %s by account %s\n", p.ID, Plural(len(p.Accounts), "account"), len(p.Accounts)-len(p.NotAudited()), p.CreatedAt.UTC().Format(time.RFC3339), p.AccountID)
+		fmt.Fprintf(w, "Plan %s over %s (%d audited), made %s by account %s\n", p.ID, plural(len(p.Accounts), "account"), len(p.Accounts)-len(p.NotAudited()), p.CreatedAt.UTC().Format(time.RFC3339), p.AccountID)
 		if na := p.NotAudited(); len(na) > 0 {
 			fmt.Fprintf(w, "Not audited, so nothing in them is planned (%d):\n", len(na))
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -84,10 +85,10 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 		fmt.Fprintln(w, "Nothing to do: no key is planned.")
 	} else {
 		switch action {
-		case ActionDelete:
-			fmt.Fprintf(w, "Will DELETE %s. Deleted keys cannot be restored.\n", Plural(len(p.Actions), "access key"))
+		case remediate.ActionDelete:
+			fmt.Fprintf(w, "Will DELETE %s. Deleted keys cannot be restored.\n", plural(len(p.Actions), "access key"))
 		default:
-			fmt.Fprintf(w, "Will deactivate %s (setupkeys rollback can re-activate them).\n", Plural(len(p.Actions), "access key"))
+			fmt.Fprintf(w, "Will deactivate %s (setupkeys rollback can re-activate them).\n", plural(len(p.Actions), "access key"))
 		}
 		if !p.Resolved {
 			fmt.Fprintf(w, "%d of them have no access key ID yet (made from a report file): they must be resolved live before apply.\n", len(p.Unresolved()))
@@ -109,10 +110,10 @@ func WritePlanSummary(w io.Writer, p *Plan, action Action) {
 	}
 }
 
-// WriteSummary prints an Apply or Rollback result for people, one line per key (key IDs masked),
+// writeSummary prints an Apply or Rollback result for people, one line per key (key IDs masked),
 // then the counts.
 // Results in another account than the summary's show their account.
-func WriteSummary(w io.Writer, s *Summary) {
+func writeSummary(w io.Writer, s *remediate.Summary) {
 	multi := false
 	for _, r := range s.Results {
 		multi = multi || r.AccountID != s.AccountID
@@ -136,7 +137,7 @@ func WriteSummary(w io.Writer, s *Summary) {
 	tw.Flush()
 	c := s.Counts()
 	var parts []string
-	for _, o := range []Outcome{OutcomeDeactivated, OutcomeDeleted, OutcomeReactivated, OutcomeSkipped, OutcomeNotRestorable, OutcomeFailed} {
+	for _, o := range []remediate.Outcome{remediate.OutcomeDeactivated, remediate.OutcomeDeleted, remediate.OutcomeReactivated, remediate.OutcomeSkipped, remediate.OutcomeNotRestorable, remediate.OutcomeFailed} {
 		if c[o] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c[o], o))
 		}
@@ -169,8 +170,8 @@ func maskOrUnknown(id *string) string {
 	return setupkeys.MaskKeyID(*id)
 }
 
-// Plural says n of what, as "1 key" or "2 keys".
-func Plural(n int, what string) string {
+// plural says n of what, as "1 key" or "2 keys".
+func plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
 	}
