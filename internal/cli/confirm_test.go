@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -113,6 +115,111 @@ func TestPlural(t *testing.T) {
 			t.Errorf("plural(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// A multi-account plan's summary names each action's account and the accounts not audited, and
+// its prompt asks for the caller's account, which made the plan.
+func TestMultiAccountPlanSummaryAndPrompt(t *testing.T) {
+	const mgmt, member, denied = "111111111111", "222222222222", "333333333333"
+	src := setupkeys.Source{Kind: setupkeys.SourceLiveAPI}
+	created := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	finding := func(account, user, keyID string, status setupkeys.Status, created time.Time) setupkeys.Finding {
+		arn := "arn:aws:iam::" + account + ":user/" + user
+		return setupkeys.Finding{ID: setupkeys.FindingID(account, arn, 1, created), AccountID: account, User: user, ARN: arn, KeySlot: 1,
+			AccessKeyID: &keyID, Status: status, UserCreated: created, KeyCreated: created, Source: src}
+	}
+	results := []setupkeys.AccountResult{
+		{AccountID: mgmt, AccountName: "management", Source: src, Findings: []setupkeys.Finding{finding(mgmt, "alice", "AKIAALICE00000000001", setupkeys.StatusFail, created)}},
+		{AccountID: member, AccountName: "dev", Source: src, Findings: []setupkeys.Finding{
+			finding(member, "bob", "AKIABOB0000000000001", setupkeys.StatusFail, created),
+			finding(member, "carol", "AKIACAROL00000000001", setupkeys.StatusReview, time.Date(2014, 1, 1, 0, 0, 0, 0, time.UTC)),
+		}},
+		{AccountID: denied, AccountName: "locked", Err: errors.New("AccessDenied: sts:AssumeRole")},
+	}
+	p, err := remediate.NewAccountsPlan(results, mgmt, false, 0, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writePlanSummary(&out, p, remediate.ActionDeactivate)
+	for _, s := range []string{"over 3 accounts (2 audited)", "by account " + mgmt, "Not audited, so nothing in them is planned (1):", denied + "  locked  AccessDenied", "ACCOUNT       USER", member + "  bob", member + "  carol"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("summary lacks %q:\n%s", s, out.String())
+		}
+	}
+	out.Reset()
+	if err := confirmPlan(strings.NewReader(mgmt+"\n"), &out, true, p, remediate.ActionDeactivate); err != nil || !strings.Contains(out.String(), "Type your account ID ("+mgmt+", which made this plan) to deactivate 2 keys in 2 accounts") {
+		t.Errorf("confirm: %v\n%s", err, out.String())
+	}
+}
+
+// A plan made from a report file says its keys are unresolved and must be resolved live.
+func TestUnresolvedPlanSummary(t *testing.T) {
+	src := setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "report.csv"}
+	created := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	arn := "arn:aws:iam::" + confirmAccount + ":user/alice"
+	f := setupkeys.Finding{ID: setupkeys.FindingID(confirmAccount, arn, 1, created), AccountID: confirmAccount, User: "alice", ARN: arn, KeySlot: 1,
+		Status: setupkeys.StatusFail, UserCreated: created, KeyCreated: created, Source: src}
+	p, err := remediate.NewPlan([]setupkeys.Finding{f}, confirmAccount, src, false, 0, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writePlanSummary(&out, p, remediate.ActionDeactivate)
+	for _, s := range []string{"from report-file report.csv", "(unresolved)", "must be resolved live"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("summary lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
+// Results in other accounts than the summary's show their account.
+func TestWriteSummaryShowsOtherAccounts(t *testing.T) {
+	s := &remediate.Summary{Action: remediate.ActionDeactivate, AccountID: confirmAccount, Journal: "j.jsonl", Results: []remediate.KeyResult{
+		{AccountID: confirmAccount, User: "u1", AccessKeyID: "AKIAORG0000000000001", Outcome: remediate.OutcomeDeactivated},
+		{AccountID: "222222222222", User: "u2", AccessKeyID: "AKIAORG0000000000002", Outcome: remediate.OutcomeDeactivated},
+	}}
+	var out bytes.Buffer
+	writeSummary(&out, s)
+	if !strings.Contains(out.String(), "deactivated  222222222222  u2") || !strings.Contains(out.String(), "deactivated  "+confirmAccount+"  u1") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}
+
+// FuzzPlanSummary: any plan that reads has a summary, never a panic. Seeds: remediate's plan
+// corpus.
+func FuzzPlanSummary(f *testing.F) {
+	seeds, _ := filepath.Glob("../remediate/testdata/fuzz/FuzzReadPlan/*")
+	for _, path := range seeds {
+		if data, err := os.ReadFile(path); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add(mustPlanJSON(f))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := remediate.ReadPlan(bytes.NewReader(data), "fuzz.json")
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		writePlanSummary(&out, p, remediate.ActionDeactivate)
+		writePlanSummary(&out, p, remediate.ActionDelete)
+		if !strings.Contains(out.String(), p.ID) {
+			t.Errorf("summary does not name plan %s:\n%s", p.ID, out.String())
+		}
+	})
+}
+
+func mustPlanJSON(f *testing.F) []byte {
+	p, err := remediate.NewPlan(nil, confirmAccount, setupkeys.Source{Kind: setupkeys.SourceLiveAPI}, false, 0, fixedNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		f.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // A user name from a plan is shown at the account-ID prompt: an ESC sequence in it must not

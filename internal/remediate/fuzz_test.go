@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"reflect"
 	"strings"
@@ -40,7 +39,6 @@ func FuzzReadPlan(f *testing.F) {
 			t.Fatalf("a plan that read does not validate: %v", err)
 		}
 		checkPlanInvariants(t, p)
-		WritePlanSummary(io.Discard, p, ActionDeactivate)
 
 		var first bytes.Buffer
 		if err := p.Write(&first); err != nil {
