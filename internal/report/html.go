@@ -83,8 +83,8 @@ type htmlAge struct {
 }
 
 type htmlAccount struct {
-	Label, Status, Error, Source          string
-	Users, Fail, Review, Pass, Suppressed int
+	Label, Status, Error, Source                   string
+	Users, Fail, Review, Pending, Pass, Suppressed int
 }
 
 type htmlFinding struct {
@@ -130,7 +130,7 @@ func newHTMLView(a setupkeys.Audit, opts Options) htmlView {
 	}
 	for i, acct := range doc.Accounts {
 		v.Accounts = append(v.Accounts, htmlAccount{Label: accountLabel(acct.AccountID, acct.AccountName), Status: acct.Status, Error: termsafe.String(acct.Error),
-			Source: describeSource(a.Accounts[i].Source, opts.Now), Users: acct.Users, Fail: acct.Fail, Review: acct.Review, Pass: acct.Pass, Suppressed: acct.Suppressed})
+			Source: describeSource(a.Accounts[i].Source, opts.Now), Users: acct.Users, Fail: acct.Fail, Review: acct.Review, Pending: acct.Pending, Pass: acct.Pass, Suppressed: acct.Suppressed})
 	}
 	for _, f := range doc.Findings {
 		v.Findings = append(v.Findings, htmlFinding{ID: termsafe.String(f.ID), Account: accountLabel(f.AccountID, f.AccountName), User: termsafe.String(f.User), ARN: termsafe.String(f.ARN),
@@ -165,12 +165,15 @@ func suppressionText(n *setupkeys.SuppressionNote) string {
 // over several accounts), or why it is not known.
 func reportAge(a setupkeys.Audit, now time.Time) htmlAge {
 	var oldest *time.Time
-	live := false
+	kinds := map[setupkeys.SourceKind]bool{}
 	for _, acct := range a.Accounts {
-		if g := acct.Source.GeneratedTime; g != nil && (oldest == nil || g.Before(*oldest)) {
-			oldest = g
+		if g := acct.Source.GeneratedTime; g != nil {
+			if oldest == nil || g.Before(*oldest) {
+				oldest = g
+			}
+			continue
 		}
-		live = live || acct.Source.Kind == setupkeys.SourceLiveAPI
+		kinds[acct.Source.Kind] = true
 	}
 	switch {
 	case oldest != nil:
@@ -180,10 +183,16 @@ func reportAge(a setupkeys.Audit, now time.Time) htmlAge {
 			detail = "oldest report, " + detail
 		}
 		return htmlAge{Value: setupkeys.FormatGap(age), Detail: detail + "; IAM reuses a report for up to 4h, --exact reads the API now", Stale: age > 4*time.Hour}
-	case live:
+	case kinds[setupkeys.SourceReportFile]:
+		return htmlAge{Value: "unknown", Detail: "a CSV report carries no generation time; the JSON of 'aws iam get-credential-report' does"}
+	case kinds[setupkeys.SourceLiveReport]:
+		return htmlAge{Value: "unknown", Detail: "IAM gave no generation time for the report"}
+	case kinds[setupkeys.SourceLiveAPI]:
 		return htmlAge{Value: "live", Detail: "read from the IAM API during the run (--exact)"}
+	case kinds[setupkeys.SourceCloudTrail]:
+		return htmlAge{Value: "events", Detail: "judged from CloudTrail events, not a credential report"}
 	}
-	return htmlAge{Value: "unknown", Detail: "a CSV report carries no generation time; the JSON of 'aws iam get-credential-report' does"}
+	return htmlAge{Value: "unknown", Detail: "no source says when its data was made"}
 }
 
 // htmlChart is a horizontal stacked bar chart drawn as SVG: one bar per row, one segment per
@@ -220,7 +229,7 @@ const (
 )
 
 // chartStatuses is the order of a bar's segments: what needs action first.
-var chartStatuses = []setupkeys.Status{setupkeys.StatusFail, setupkeys.StatusReview, setupkeys.StatusSuppressed, setupkeys.StatusPass}
+var chartStatuses = []setupkeys.Status{setupkeys.StatusFail, setupkeys.StatusReview, setupkeys.StatusPending, setupkeys.StatusSuppressed, setupkeys.StatusPass}
 
 type chartRow struct {
 	label  string
@@ -285,18 +294,18 @@ func accountChart(accounts []AccountSummary) htmlChart {
 			label += " (error)"
 		}
 		rows = append(rows, chartRow{label: label, counts: map[setupkeys.Status]int{
-			setupkeys.StatusFail: a.Fail, setupkeys.StatusReview: a.Review, setupkeys.StatusSuppressed: a.Suppressed, setupkeys.StatusPass: a.Pass}})
+			setupkeys.StatusFail: a.Fail, setupkeys.StatusReview: a.Review, setupkeys.StatusPending: a.Pending, setupkeys.StatusSuppressed: a.Suppressed, setupkeys.StatusPass: a.Pass}})
 	}
 	sortChartRows(rows)
 	caption := "Keys judged in each account, by status."
 	return newChart("chart-accounts", "Findings per account", caption, rows)
 }
 
-// sortChartRows orders rows by fail, then review, then suppressed count, most first; ties keep
-// their order (accounts by ID).
+// sortChartRows orders rows by fail, then review, pending and suppressed count, most first; ties
+// keep their order (accounts by ID).
 func sortChartRows(rows []chartRow) {
 	sort.SliceStable(rows, func(i, j int) bool {
-		for _, st := range chartStatuses[:3] {
+		for _, st := range chartStatuses[:len(chartStatuses)-1] {
 			if a, b := rows[i].counts[st], rows[j].counts[st]; a != b {
 				return a > b
 			}

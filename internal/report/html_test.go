@@ -35,11 +35,11 @@ func exampleAudit(t testing.TB) setupkeys.Audit {
 
 // Hostile values: each would become markup, an attribute or a script if it were not escaped.
 var hostile = struct{ user, quoteUser, titleUser, bidiUser, accountName, reason, suppression, warning, file string }{
-	user:        `<script>document.title="pwned"</script>`,
-	quoteUser:   `"onload=document.title='pwned' x="`,
-	titleUser:   `</title><img src=x onerror=alert(1)>`,
+	user:      `<script>document.title="pwned"</script>`,
+	quoteUser: `"onload=document.title='pwned' x="`,
+	titleUser: `</title><img src=x onerror=alert(1)>`,
 	// A bidirectional override would show "adminexe.txt" reversed; ESC and a CR hide text.
-	bidiUser: "admin\u202etxt.exe\x1b[2J\r",
+	bidiUser:    "admin\u202etxt.exe\x1b[2J\r",
 	accountName: `</svg><b id=pwned>prod</b>&amp;`,
 	reason:      `</td></tr></tbody></table><iframe src="//example.invalid/"></iframe>`,
 	suppression: `javascript:alert(1)//<style>body{display:none}</style>`,
@@ -252,6 +252,27 @@ func TestKeyAgeChart(t *testing.T) {
 	for i, r := range c.Rows {
 		if r.Total != want[i] {
 			t.Errorf("bucket %q holds %d, want %d", r.Label, r.Total, want[i])
+		}
+	}
+}
+
+// Pending (events: the logs cannot tell whether a key was used) gets its card, legend, filter
+// option, account column and chart segment only when there is some.
+func TestHTMLPending(t *testing.T) {
+	pending := finding("pat", setupkeys.StatusPending, "")
+	a := setupkeys.Audit{Window: time.Minute, Accounts: []setupkeys.AccountResult{{AccountID: "123456789012", Users: 1,
+		Source: setupkeys.Source{Kind: setupkeys.SourceCloudTrail, File: "logs/"}, Findings: []setupkeys.Finding{pending}}}}
+	out := renderHTML(t, a, Options{Now: now})
+	for _, want := range []string{`id="count-pending">1<`, `<option value="pending">`, `<th scope="col">Pending</th>`, `class="seg pending"`, `class="badge pending"`,
+		`id="report-age">events<`, "CloudTrail events from logs/"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	out = renderHTML(t, exampleAudit(t), Options{Now: now})
+	for _, not := range []string{`count-pending`, `value="pending"`, `>Pending<`, `sw pending`} {
+		if strings.Contains(out, not) {
+			t.Errorf("a page with nothing pending has %q", not)
 		}
 	}
 }

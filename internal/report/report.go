@@ -395,7 +395,7 @@ func describeSource(src setupkeys.Source, now time.Time) string {
 		return "live IAM API (--exact)"
 	case setupkeys.SourceCloudTrail:
 		if src.File != "" {
-			return "CloudTrail events from " + src.File
+			return "CloudTrail events from " + termsafe.String(src.File)
 		}
 		return "CloudTrail events"
 	}
