@@ -247,7 +247,10 @@ type Audit struct {
 	// CallerAccount is the account whose credentials ran a live audit ("" for a report file):
 	// the account that must apply a plan made from it.
 	CallerAccount string
-	Accounts      []AccountResult
+	// Region is the AWS region of the run's configuration, for what is regional (Security Hub's
+	// ProductArn and import). A report file run takes --region, else us-east-1.
+	Region   string
+	Accounts []AccountResult
 }
 
 // Count tallies findings by status over every account.
