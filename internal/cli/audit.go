@@ -106,6 +106,8 @@ type AuditOptions struct {
 	All        bool
 	Strict     bool
 	ShowKeyIDs bool
+	// SecurityHub imports the findings into Security Hub after the audit (--security-hub).
+	SecurityHub bool
 	// Outputs are the renderers to run, resolved from Output before the audit starts.
 	Outputs []Output
 	// Version is setupkeys' version, named by the formats that name the tool.
@@ -153,6 +155,9 @@ programs; warnings and accounts that could not be audited always reach stderr to
 			if err := opts.Source.validate(); err != nil {
 				return opts.failed(setupkeys.Audit{StartedAt: opts.Now(), Window: opts.Source.Window}, err)
 			}
+			if opts.SecurityHub && opts.Source.ReportPath != "" {
+				return BadInput(errors.New("--security-hub imports into the audited accounts' Security Hub: it needs a live audit, not --report (--format asff writes the findings to a file)"))
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -164,11 +169,12 @@ programs; warnings and accounts that could not be audited always reach stderr to
 	cmd.Flags().BoolVar(&opts.All, "all", false, "list passing keys too")
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat review findings as failures (exit 3)")
 	cmd.Flags().BoolVar(&opts.ShowKeyIDs, "show-key-ids", false, "print access key IDs in full in the table and the HTML page (JSON and CSV always do)")
+	cmd.Flags().BoolVar(&opts.SecurityHub, "security-hub", false, "import the findings (ASFF) into AWS Security Hub in the run's region, each account's from that account, and archive this tool's findings that are resolved")
 	return cmd
 }
 
 func auditRun(ctx context.Context, opts *AuditOptions) error {
-	audit, err := collect(ctx, opts.IO, opts.Now, opts.Source, opts.All)
+	audit, caller, err := collect(ctx, opts.IO, opts.Now, opts.Source, opts.All)
 	if err != nil {
 		return opts.failed(audit, err)
 	}
@@ -176,6 +182,13 @@ func auditRun(ctx context.Context, opts *AuditOptions) error {
 		return err
 	}
 	reportProblems(opts.IO, opts.Outputs, audit)
+	if opts.SecurityHub {
+		// Findings that did not reach Security Hub exit 1 even when keys failed: the import the
+		// user asked for is incomplete.
+		if err := importSecurityHub(ctx, opts.IO.ErrOut, audit, caller, opts.Source.Org, opts.Now()); err != nil {
+			return err
+		}
+	}
 	return auditExit(audit, opts.Strict)
 }
 
@@ -240,39 +253,44 @@ func auditExit(a setupkeys.Audit, strict bool) error {
 	return nil
 }
 
-// collect runs the audit pipeline on the chosen source, suppressions applied.
-func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags SourceFlags, keepPassing bool) (setupkeys.Audit, error) {
+// collect runs the audit pipeline on the chosen source, suppressions applied, and says who ran
+// it (no one for a report file). The audit's region is the AWS config's, for a report file
+// --region.
+func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags SourceFlags, keepPassing bool) (setupkeys.Audit, Caller, error) {
 	cfg := pipeline.Config{Exact: flags.Exact, Rule: rule.Options{Window: flags.Window}, KeepPassing: keepPassing, Now: now}
 	if flags.Suppressions != "" {
 		var err error
 		if cfg.Suppressions, err = suppress.Load(flags.Suppressions); err != nil {
-			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, BadInput(err)
+			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, Caller{}, BadInput(err)
 		}
 	}
 	if flags.ReportPath != "" {
 		r, name, err := openReport(streams.In, flags.ReportPath)
 		if err != nil {
-			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, err
+			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, Caller{}, err
 		}
 		defer r.Close()
 		cfg.Report, cfg.ReportName = r, name
 		audit, err := pipeline.Run(ctx, cfg, pipeline.Clients{})
+		audit.Region = flags.AWS.Region
 		var perr *credreport.Error
 		if errors.As(err, &perr) {
-			return audit, BadInput(err)
+			return audit, Caller{}, BadInput(err)
 		}
-		return audit, err
+		return audit, Caller{}, err
 	}
 	caller, err := loadAWS(ctx, flags.AWS)
 	if err != nil {
-		return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, err
+		return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, caller, err
 	}
 	if flags.Org.multiAccount() {
 		// One HTTP client for every account keeps sockets and memory flat in the number of accounts.
 		caller.Config = org.ShareHTTPClient(caller.Config, 0)
 		cfg.Accounts = flags.Org.accounts(streams)
 	}
-	return pipeline.Run(ctx, cfg, pipeline.SDK(caller.Config, caller.Account, flags.Org.role(caller.ARN)))
+	audit, err := pipeline.Run(ctx, cfg, pipeline.SDK(caller.Config, caller.Account, flags.Org.role(caller.ARN)))
+	audit.Region = caller.Config.Region
+	return audit, caller, err
 }
 
 // openReport opens the report file at path, "-" for stdin, and names it for messages.

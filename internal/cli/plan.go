@@ -79,7 +79,7 @@ accounts that could not be audited.`,
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
 	flags := opts.Source
-	audit, err := collect(ctx, opts.IO, opts.Now, flags, false)
+	audit, _, err := collect(ctx, opts.IO, opts.Now, flags, false)
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/setupkeys/setupkeys"
 )
@@ -171,6 +169,9 @@ func ASFFFindings(a setupkeys.Audit, now time.Time) []ASFFFinding {
 
 func asffFinding(f setupkeys.Finding, region, stamp string) ASFFFinding {
 	partition := partitionOf(f.ARN)
+	if partition == "" {
+		partition = "aws"
+	}
 	severity, compliance, title := "MEDIUM", "FAILED", "IAM access key created at user setup and never used"
 	if f.Status == setupkeys.StatusReview {
 		// Unused since IAM began tracking use, which cannot prove it was never used.
@@ -278,22 +279,4 @@ func cisRequirements() []string {
 		reqs[i] = CISBenchmark + " " + c.Version + "/" + c.Control
 	}
 	return reqs
-}
-
-// partitionOf is the partition of an ARN, "aws" when arn names none.
-func partitionOf(arn string) string {
-	parts := strings.SplitN(arn, ":", 3)
-	if len(parts) == 3 && parts[0] == "arn" && parts[1] != "" {
-		return parts[1]
-	}
-	return "aws"
-}
-
-// truncateRunes cuts s to at most n characters, ending it with "…" when it was cut.
-func truncateRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	runes := []rune(s)
-	return string(runes[:n-1]) + "…"
 }

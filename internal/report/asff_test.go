@@ -40,7 +40,7 @@ func exampleAudit(t *testing.T, region string) setupkeys.Audit {
 func renderASFF(t *testing.T, a setupkeys.Audit) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	if err := report.ASFF(&buf, a, report.Options{Now: asffNow}); err != nil {
+	if err := report.Render(&buf, "asff", a, report.Options{Now: asffNow}); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()

@@ -24,6 +24,7 @@ var registry = []Format{
 	{"json", JSON},
 	{"csv", func(w io.Writer, a setupkeys.Audit, _ Options) error { return CSV(w, a) }},
 	{"sarif", SARIF},
+	{"asff", ASFF},
 	{"ocsf", OCSF},
 	{"junit", JUnit},
 	{"html", HTML},

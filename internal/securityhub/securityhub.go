@@ -35,6 +35,10 @@ const (
 	GetFindingsPerSecond = 3
 )
 
+// Actions are the IAM actions an import needs in each account it writes to; policies/
+// securityhub-policy.json grants exactly these (a test holds it to them).
+var Actions = []string{"securityhub:BatchImportFindings", "securityhub:GetFindings"}
+
 // CallTimeout bounds one call, the rate limiter's wait and the SDK's retries included.
 const CallTimeout = 5 * time.Minute
 

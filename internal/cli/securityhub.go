@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	awssecurityhub "github.com/aws/aws-sdk-go-v2/service/securityhub"
+
+	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/org"
+	"github.com/setupkeys/setupkeys/internal/report"
+	"github.com/setupkeys/setupkeys/internal/securityhub"
+)
+
+// importSecurityHub sends the audit's ASFF findings to Security Hub in the run's region, each
+// account's from that account (the caller's own credentials, members through the audit's role),
+// says on errOut what happened per account and names every finding that was not imported: then
+// it returns an error (exit 1).
+func importSecurityHub(ctx context.Context, errOut io.Writer, audit setupkeys.Audit, caller Caller, orgFlags OrgFlags, now time.Time) error {
+	partition := org.PartitionFromARN(caller.ARN)
+	if partition == "" {
+		partition = org.PartitionFromRegion(audit.Region)
+	}
+	byAccount := map[string][]report.ASFFFinding{}
+	for _, f := range report.ASFFFindings(audit, now) {
+		byAccount[f.AwsAccountId] = append(byAccount[f.AwsAccountId], f)
+	}
+	var accounts []securityhub.Account
+	for _, acct := range audit.Accounts {
+		if acct.Err != nil && len(byAccount[acct.AccountID]) == 0 {
+			continue // not audited: nothing to import, and nothing may be archived
+		}
+		accounts = append(accounts, securityhub.Account{
+			ID:         acct.AccountID,
+			ProductARN: report.ASFFProductARN(partition, audit.Region, acct.AccountID),
+			Findings:   byAccount[acct.AccountID],
+			Complete:   acct.Err == nil,
+		})
+	}
+	results := securityhub.Sync(ctx, accounts, func(account string) (securityhub.API, error) {
+		cfg, err := orgFlags.AccountConfig(caller, account)
+		if err != nil {
+			return nil, err
+		}
+		return awssecurityhub.NewFromConfig(cfg), nil
+	}, orgFlags.Concurrency, now)
+	failed := 0
+	for _, r := range results {
+		fmt.Fprintf(errOut, "Security Hub (%s): account %s: %d imported, %d resolved archived", audit.Region, r.AccountID, r.Imported, r.Archived)
+		if len(r.Failed) > 0 {
+			fmt.Fprintf(errOut, ", %d not imported", len(r.Failed))
+		}
+		fmt.Fprintln(errOut)
+		for _, f := range r.Failed {
+			fmt.Fprintf(errOut, "  not imported: %q: %s %q\n", f.ID, f.Code, f.Message)
+		}
+		if r.Err != nil {
+			fmt.Fprintf(errOut, "  error: %q\n", r.Err.Error())
+		}
+		if !r.OK() {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return &exitError{code: ExitError, err: fmt.Errorf("Security Hub: %d of %d accounts did not get every finding; see above", failed, len(results))}
+	}
+	return nil
+}
