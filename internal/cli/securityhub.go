@@ -12,6 +12,7 @@ import (
 	"github.com/setupkeys/setupkeys/internal/org"
 	"github.com/setupkeys/setupkeys/internal/report"
 	"github.com/setupkeys/setupkeys/internal/securityhub"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // importSecurityHub sends the audit's ASFF findings to Security Hub in the run's region, each
@@ -54,10 +55,10 @@ func importSecurityHub(ctx context.Context, errOut io.Writer, audit setupkeys.Au
 		}
 		fmt.Fprintln(errOut)
 		for _, f := range r.Failed {
-			fmt.Fprintf(errOut, "  not imported: %q: %s %q\n", f.ID, f.Code, f.Message)
+			fmt.Fprintf(errOut, "  not imported: %s: %s: %s\n", termsafe.String(f.ID), termsafe.String(f.Code), termsafe.String(f.Message))
 		}
 		if r.Err != nil {
-			fmt.Fprintf(errOut, "  error: %q\n", r.Err.Error())
+			fmt.Fprintf(errOut, "  error: %s\n", termsafe.String(r.Err.Error()))
 		}
 		if !r.OK() {
 			failed++

@@ -184,7 +184,7 @@ func TestSecurityHubRefusedFindingsExit1(t *testing.T) {
 	if code != ExitError {
 		t.Fatalf("exit %d, want 1\n%s", code, errOut)
 	}
-	for _, want := range []string{"0 imported, 0 resolved archived, 1 not imported", `not imported: "sk-`, `InvalidInput "Finding does not adhere to Amazon Finding Format."`, "did not get every finding"} {
+	for _, want := range []string{"0 imported, 0 resolved archived, 1 not imported", "not imported: sk-", "InvalidInput: Finding does not adhere to Amazon Finding Format.", "did not get every finding"} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}
