@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/setupkeys/setupkeys"
@@ -172,10 +173,10 @@ func asffFinding(f setupkeys.Finding, region, stamp string) ASFFFinding {
 	if partition == "" {
 		partition = "aws"
 	}
-	severity, compliance, title := "MEDIUM", "FAILED", "IAM access key created at user setup and never used"
+	sev, _ := SeverityOf(f.Status)
+	severity, compliance := strings.ToUpper(sev.Label), "FAILED"
 	if f.Status == setupkeys.StatusReview {
-		// Unused since IAM began tracking use, which cannot prove it was never used.
-		severity, compliance, title = "LOW", "WARNING", "IAM access key created at user setup, unused since IAM tracks key use"
+		compliance = "WARNING"
 	}
 	keyID := ""
 	if f.AccessKeyID != nil {
@@ -208,7 +209,7 @@ func asffFinding(f setupkeys.Finding, region, stamp string) ASFFFinding {
 		CreatedAt:      stamp,
 		UpdatedAt:      stamp,
 		Severity:       ASFFSeverity{Label: severity},
-		Title:          truncateRunes(title+": "+f.User, asffMaxTitle),
+		Title:          truncateRunes(ControlTitle+": "+f.User, asffMaxTitle),
 		Description:    truncateRunes(asffDescription(f, keyID), asffMaxDescription),
 		Remediation: ASFFRemediation{Recommendation: ASFFRecommendation{
 			Text: truncateRunes(asffRecommendation(f), asffMaxRecommendation),
@@ -256,27 +257,19 @@ func asffSource(src setupkeys.Source) string {
 }
 
 func asffRecommendation(f setupkeys.Finding) string {
-	plan := "setupkeys plan -o plan.json (with the audit's --org or --accounts flags in a multi-account run)"
-	if f.Source.Kind == setupkeys.SourceReportFile {
-		plan = "setupkeys plan --report FILE --resolve -o plan.json with credentials for account " + f.AccountID
-	}
 	if f.Status == setupkeys.StatusReview {
-		plan += " and --include-review"
+		// A review finding is planned only on request.
+		return "IAM did not track key use before 2015-04-22: confirm the key is not needed, then plan with --include-review. " + Remediation
 	}
-	text := "Deactivate the key: " + plan + ", review plan.json, then setupkeys apply plan.json; " +
-		"setupkeys rollback plan.json.journal.jsonl re-activates it."
-	if f.Status == setupkeys.StatusReview {
-		text = "Confirm with the user that the key is not needed (IAM did not track key use before 2015-04-22). " + text
-	}
-	return text
+	return Remediation
 }
 
 // cisRequirements names the control in each CIS AWS Foundations Benchmark version, as Security
 // Hub writes requirements.
 func cisRequirements() []string {
-	reqs := make([]string, len(CISControls))
-	for i, c := range CISControls {
-		reqs[i] = CISBenchmark + " " + c.Version + "/" + c.Control
+	reqs := make([]string, len(CISVersions))
+	for i, c := range CISVersions {
+		reqs[i] = CISStandard + " " + c.Version + "/" + c.Control
 	}
 	return reqs
 }

@@ -15,6 +15,29 @@ const ControlDescription = "An IAM user with a console password has an active ac
 	"A key with no last-used date created before 2015-04-22, when IAM began tracking key use, needs review: " +
 	"IAM cannot prove it was never used."
 
+// CISVersion is the number one version of the CIS AWS Foundations Benchmark gives the control.
+type CISVersion struct {
+	Version string // "v1.2.0"
+	Control string // "1.21"
+}
+
+// CISVersions lists the control's number in every CIS AWS Foundations version that has it,
+// oldest first (DESIGN.md; v4 retitled it "Do not create access keys during initial setup...").
+// Formats that name each version (ASFF's RelatedRequirements) list these.
+var CISVersions = []CISVersion{
+	{"v1.1.0", "1.23"},
+	{"v1.2.0", "1.21"},
+	{"v1.3.0", "1.11"},
+	{"v1.4.0", "1.11"},
+	{"v1.5.0", "1.11"},
+	{"v2.0.0", "1.11"},
+	{"v3.0.0", "1.11"},
+	{"v4.0.0", "1.11"},
+	{"v4.0.1", "1.11"},
+	{"v5.0.0", "1.10"},
+	{"v6.0.0", "2.10"},
+}
+
 // CISReference is the number one or more versions of the CIS AWS Foundations Benchmark give the
 // control.
 type CISReference struct {
@@ -22,13 +45,25 @@ type CISReference struct {
 	Control  string `json:"control"`
 }
 
-// CISReferences lists the control's number in every CIS AWS Foundations version (DESIGN.md).
-var CISReferences = []CISReference{
-	{"v1.1.0", "1.23"},
-	{"v1.2.0", "1.21"},
-	{"v1.3.0 to v4.0.1", "1.11"},
-	{"v5.0.0", "1.10"},
-	{"v6.0.0", "2.10"},
+// CISReferences are CISVersions with consecutive versions of one number grouped
+// ("v1.3.0 to v4.0.1").
+var CISReferences = groupCISVersions(CISVersions)
+
+func groupCISVersions(versions []CISVersion) []CISReference {
+	var refs []CISReference
+	for i := 0; i < len(versions); {
+		j := i
+		for j+1 < len(versions) && versions[j+1].Control == versions[i].Control {
+			j++
+		}
+		span := versions[i].Version
+		if j > i {
+			span += " to " + versions[j].Version
+		}
+		refs = append(refs, CISReference{Versions: span, Control: versions[i].Control})
+		i = j + 1
+	}
+	return refs
 }
 
 // CISStandard is the benchmark's name, as the formats that name a standard give it.
