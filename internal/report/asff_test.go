@@ -3,9 +3,7 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,8 +15,6 @@ import (
 	"github.com/setupkeys/setupkeys/internal/rule"
 	"github.com/setupkeys/setupkeys/internal/source"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var asffNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
@@ -44,23 +40,6 @@ func renderASFF(t *testing.T, a setupkeys.Audit) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
-}
-
-func TestASFFExampleGolden(t *testing.T) {
-	got := renderASFF(t, exampleAudit(t, ""))
-	path := filepath.Join("testdata", "example.asff.json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test ./internal/report -run ASFF -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("ASFF differs from %s (go test ./internal/report -run ASFF -update rewrites it):\n%s", path, got)
-	}
 }
 
 // requiredASFF are the attributes BatchImportFindings refuses a finding without.
