@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys/internal/credreport/reportgen"
+	"github.com/setupkeys/setupkeys/internal/report"
 )
 
 // BenchmarkAuditReport is `setupkeys audit --report` on a 5,000-user report in process: read,
@@ -24,7 +25,7 @@ func BenchmarkAuditReport(b *testing.B) {
 		b.Fatal(err)
 	}
 	f.Close()
-	for _, format := range []string{"table", "json", "csv", "html"} {
+	for _, format := range report.Formats {
 		b.Run(format, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
