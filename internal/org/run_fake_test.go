@@ -210,18 +210,18 @@ func TestRunReportNeverCompletes(t *testing.T) {
 		accts = append(accts, org.Account{ID: m.ID, Name: m.Name})
 	}
 	start := time.Now()
-	results, err := org.Collect(ctxT(t), accts, org.RunOptions{PerAccountTimeout: 300 * time.Millisecond}, liveAudit(base, srv.ManagementAccount(), org.RoleOptions{}))
+	results, err := org.Collect(ctxT(t), accts, org.RunOptions{PerAccountTimeout: 3 * time.Second}, liveAudit(base, srv.ManagementAccount(), org.RoleOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 10*time.Second {
+	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("took %s", d)
 	}
 	var ok []setupkeys.AccountResult
 	var okSeeded []fakeaws.SeededAccount
 	for i, r := range results {
 		if r.AccountID == stuck {
-			if r.Err == nil || !strings.Contains(r.Err.Error(), "timed out after 300ms") || !strings.Contains(r.Err.Error(), "ReportInProgress") {
+			if r.Err == nil || !strings.Contains(r.Err.Error(), "timed out after 3s") || !strings.Contains(r.Err.Error(), "ReportInProgress") {
 				t.Errorf("stuck account: Err = %v", r.Err)
 			}
 			continue
