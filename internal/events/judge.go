@@ -51,7 +51,7 @@ func Live(ctx context.Context, api keycheck.API, accountID string, rows []setupk
 		}
 		res := resultFor(results, row.AccountID, src)
 		res.Users++
-		findings, notes, err := CheckRow(ctx, api, row, src, opts.Rule)
+		findings, notes, err := CheckRow(ctx, api, row, src, opts.Rule, false)
 		if err != nil {
 			res.Err = err
 			return sorted(results), err
@@ -72,8 +72,14 @@ func Live(ctx context.Context, api keycheck.API, accountID string, rows []setupk
 // CheckRow asks the key check about the keys of one row (by key ID and creation second) and
 // returns a finding for each key the rule judged on live facts, and a note for each it did not
 // judge and why (deleted, deactivated, no console password now).
-func CheckRow(ctx context.Context, api keycheck.API, row setupkeys.User, src setupkeys.Source, opts rule.Options) ([]setupkeys.Finding, []string, error) {
+//
+// createdKnown says row.Created was read from IAM just now; otherwise the key check reads it
+// (GetUser), so a user deleted and made again since the logs is judged by its own creation.
+func CheckRow(ctx context.Context, api keycheck.API, row setupkeys.User, src setupkeys.Source, opts rule.Options, createdKnown bool) ([]setupkeys.Finding, []string, error) {
 	req := keycheck.Request{AccountID: row.AccountID, User: row.Name, ARN: row.ARN}
+	if createdKnown {
+		req.UserCreated = row.Created
+	}
 	for _, k := range row.Keys {
 		req.Keys = append(req.Keys, keycheck.Want{Slot: k.Slot, ID: k.ID, Created: k.Created})
 	}

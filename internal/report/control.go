@@ -100,7 +100,7 @@ func SeverityOf(status setupkeys.Status) (Severity, bool) {
 	switch status {
 	case setupkeys.StatusFail:
 		return Severity{Label: "medium", Score: "5.5"}, true
-	case setupkeys.StatusReview:
+	case setupkeys.StatusReview, setupkeys.StatusPending:
 		return Severity{Label: "low", Score: "3.0"}, true
 	}
 	return Severity{}, false

@@ -224,7 +224,7 @@ func ocsfComplianceStatus(f setupkeys.Finding) (int, string) {
 	switch status {
 	case setupkeys.StatusFail:
 		return 3, "Fail"
-	case setupkeys.StatusReview:
+	case setupkeys.StatusReview, setupkeys.StatusPending:
 		return 2, "Warning"
 	}
 	return 1, "Pass"

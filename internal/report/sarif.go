@@ -122,7 +122,7 @@ func sarifFindings(all []setupkeys.Finding, maxResults int) (kept []setupkeys.Fi
 		case setupkeys.StatusFail:
 			fails++
 			kept = append(kept, f)
-		case setupkeys.StatusReview:
+		case setupkeys.StatusReview, setupkeys.StatusPending:
 			kept = append(kept, f)
 		}
 	}
@@ -137,7 +137,7 @@ func sarifFindings(all []setupkeys.Finding, maxResults int) (kept []setupkeys.Fi
 		if f.Status == setupkeys.StatusFail && fails > 0 {
 			out = append(out, f)
 			fails--
-		} else if f.Status == setupkeys.StatusReview && reviews > 0 {
+		} else if f.Status != setupkeys.StatusFail && reviews > 0 {
 			out = append(out, f)
 			reviews--
 		}
@@ -149,6 +149,9 @@ func sarifResult(f setupkeys.Finding) *sarif.Result {
 	r := sarif.NewRuleResult(SARIFRuleID)
 	r.RuleIndex = ptr(uint(0))
 	r.Kind = ptr(string(f.Status)) // "fail" or "review", both SARIF kinds
+	if f.Status == setupkeys.StatusPending {
+		r.Kind = ptr("review") // pending is not a SARIF kind; it needs a person (or --live) too
+	}
 	if f.Status == setupkeys.StatusFail {
 		r.Level = ptr("error")
 	}

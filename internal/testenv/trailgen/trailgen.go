@@ -246,3 +246,23 @@ func WriteScenario(dir string) error {
 	}
 	return nil
 }
+
+// EventBridge wraps a record as EventBridge delivers it to a rule's target: source aws.iam,
+// detail-type "AWS API Call via CloudTrail", detail the record.
+func EventBridge(r Record) []byte {
+	b, err := json.Marshal(map[string]any{
+		"version":     "0",
+		"id":          fmt.Sprintf("7bf73129-1428-4cd3-a780-%012d", eventSeq.Add(1)),
+		"detail-type": "AWS API Call via CloudTrail",
+		"source":      "aws.iam",
+		"account":     r["recipientAccountId"],
+		"time":        r["eventTime"],
+		"region":      "us-east-1",
+		"resources":   []string{},
+		"detail":      r,
+	})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
