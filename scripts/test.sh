@@ -32,6 +32,13 @@ if [ -z "$(faketime_lib)" ]; then
   exit 1
 fi
 
+# cfn-lint checks the CloudFormation templates under deploy/ (deploy's Go test runs it). It is a
+# Python tool with no Debian package; install it with pip where a package index is reachable.
+if ! command -v cfn-lint >/dev/null 2>&1; then
+  echo "test: cfn-lint not found (pip install cfn-lint); the deploy/ templates test needs it" >&2
+  exit 1
+fi
+
 # Headless Chromium runs the HTML report's browser test (internal/report, through chromedp).
 if ! command -v chromium >/dev/null 2>&1; then
   echo "test: installing chromium (not found)"
