@@ -147,3 +147,16 @@ func TestAccountErrorsReachStderr(t *testing.T) {
 		t.Errorf("table:\n%s", r.stdout)
 	}
 }
+
+// plan exits 1 when a selected account could not be audited, and still writes the plan.
+func TestPlanExits1WhenAnAccountIsNotAudited(t *testing.T) {
+	srv := moto.Shared(t)
+	plan := filepath.Join(t.TempDir(), "plan.json")
+	r := run(t, motoEnv(t, srv, moto.DefaultAccountID), "", "plan", "--accounts", "111111111111", "--account-timeout", "1ms", "--quiet", "-o", plan)
+	if r.code != 1 || !strings.Contains(r.stderr, "1 of 1 accounts could not be audited") {
+		t.Errorf("exit %d, stderr %q; want 1 and the count", r.code, r.stderr)
+	}
+	if data, err := os.ReadFile(plan); err != nil || !strings.Contains(string(data), `"not-audited"`) {
+		t.Errorf("the plan should be written, naming the account not audited: %v\n%s", err, data)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -265,17 +266,18 @@ func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags
 		}
 	}
 	if flags.ReportPath != "" {
-		r, name, err := openReport(streams.In, flags.ReportPath)
+		r, name, err := openReport(streams, flags.ReportPath)
 		if err != nil {
 			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, Caller{}, err
 		}
 		defer r.Close()
-		cfg.Report, cfg.ReportName = r, name
+		head := &headRecorder{r: r}
+		cfg.Report, cfg.ReportName = head, name
 		audit, err := pipeline.Run(ctx, cfg, pipeline.Clients{})
 		audit.Region = flags.AWS.Region
 		var perr *credreport.Error
-		if errors.As(err, &perr) {
-			return audit, Caller{}, BadInput(err)
+		if errors.As(err, &perr) && looksLikeCLIText(head.head) {
+			return audit, Caller{}, fmt.Errorf("%w\nhint: this looks like the AWS CLI's --output text, which setupkeys cannot read: run aws iam get-credential-report --output json", err)
 		}
 		return audit, Caller{}, err
 	}
@@ -293,14 +295,81 @@ func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags
 	return audit, caller, err
 }
 
-// openReport opens the report file at path, "-" for stdin, and names it for messages.
-func openReport(stdin io.Reader, path string) (io.ReadCloser, string, error) {
+// openReport opens the report file at path, "-" for stdin, and names it for messages. A person
+// who typed --report - at a terminal is told what it waits for.
+func openReport(streams IOStreams, path string) (io.ReadCloser, string, error) {
 	if path == "-" {
-		return io.NopCloser(stdin), "stdin", nil
+		if streams.StdinIsTTY {
+			fmt.Fprintln(streams.ErrOut, "setupkeys: reading the credential report from the terminal; pipe it in instead (aws iam get-credential-report | setupkeys audit --report -), or end the input with Ctrl-D")
+		}
+		return io.NopCloser(&stickyEOF{r: streams.In}), "stdin", nil
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, "", BadInput(err)
 	}
 	return f, path, nil
+}
+
+// stickyEOF ends the input at the first end of file: a terminal reports Ctrl-D once, and a
+// reader that reads again after it would wait for more.
+type stickyEOF struct {
+	r   io.Reader
+	eof bool
+}
+
+func (s *stickyEOF) Read(p []byte) (int, error) {
+	if s.eof {
+		return 0, io.EOF
+	}
+	n, err := s.r.Read(p)
+	if err == io.EOF || (n == 0 && err == nil && len(p) > 0) {
+		s.eof = true
+		if n == 0 {
+			return 0, io.EOF
+		}
+	}
+	return n, err
+}
+
+// headRecorder keeps the first bytes read through it, to say afterwards what the input looked
+// like.
+type headRecorder struct {
+	r    io.Reader
+	head []byte
+}
+
+const headSize = 4096
+
+func (h *headRecorder) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if room := headSize - len(h.head); room > 0 {
+		h.head = append(h.head, p[:min(n, room)]...)
+	}
+	return n, err
+}
+
+// looksLikeCLIText reports whether head starts like `aws iam get-credential-report --output
+// text`: one line of tab-separated fields, base64 content first and the report's format
+// (text/csv) or its generation time among the others.
+func looksLikeCLIText(head []byte) bool {
+	line, _, _ := strings.Cut(string(head), "\n")
+	fields := strings.Split(strings.TrimRight(line, "\r"), "\t")
+	if len(fields) < 2 || fields[0] == "" {
+		return false
+	}
+	for _, c := range fields[0] {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+			return false
+		}
+	}
+	for _, f := range fields[1:] {
+		if f == "text/csv" {
+			return true
+		}
+		if _, err := time.Parse(time.RFC3339, f); err == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -106,8 +106,11 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 		return fmt.Errorf("writing the plan: %w", err)
 	}
 	writePlanSummary(opts.IO.ErrOut, p, remediate.ActionDeactivate)
+	var notAudited error
 	if na := p.NotAudited(); len(na) > 0 {
-		fmt.Fprintf(opts.IO.ErrOut, "warning: %d of %d accounts could not be audited and are not in the plan; fix access and plan again to cover them\n", len(na), len(p.Accounts))
+		// The plan is written and can be applied; the run still fails, like audit, so that a
+		// pipeline does not take a partial plan for a whole one.
+		notAudited = &exitError{code: ExitError, err: fmt.Errorf("%d of %d accounts could not be audited and are not in the plan; fix access and plan again to cover them", len(na), len(p.Accounts))}
 	}
 	switch {
 	case !p.Resolved:
@@ -115,7 +118,7 @@ func planRun(ctx context.Context, opts *PlanOptions) error {
 	case len(p.Actions) > 0 && opts.Output != "-":
 		fmt.Fprintf(opts.IO.ErrOut, "Wrote %s. Review it, then: setupkeys apply %s --plan-digest %s\n", termsafe.String(opts.Output), termsafe.String(opts.Output), p.Digest)
 	}
-	return nil
+	return notAudited
 }
 
 func outputName(o string) string {

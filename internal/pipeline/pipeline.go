@@ -104,6 +104,7 @@ func Run(ctx context.Context, cfg Config, clients Clients) (setupkeys.Audit, err
 		if err != nil {
 			return audit, err
 		}
+		source.WarnIfOld(&res, audit.StartedAt)
 		// A report file has no tags to read: tag suppressions cannot match, and say so.
 		applySuppressions(ctx, cfg.Suppressions, &res, nil, audit.StartedAt)
 		audit.Accounts = []setupkeys.AccountResult{res}

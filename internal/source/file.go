@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/credreport"
@@ -35,6 +36,21 @@ func (o Options) keep(res *setupkeys.AccountResult, u setupkeys.User, src setupk
 		res.Findings = append(res.Findings, rule.NewFinding(u, v, src))
 	}
 	return buf
+}
+
+// WarnIfOld adds a warning to res, a report file's result, when the report says when it was
+// generated (the JSON that get-credential-report prints does) and that was more than an hour
+// before now: a live audit warns of its report's age, and an old file deserves the same word.
+func WarnIfOld(res *setupkeys.AccountResult, now time.Time) {
+	g := res.Source.GeneratedTime
+	if g == nil {
+		return
+	}
+	if age := now.Sub(*g); age > staleReport {
+		res.Warnings = append(res.Warnings, fmt.Sprintf(
+			"the report was generated at %s, %s ago: users, keys and key use since then are not in it; audit the live account (or a fresh report) for today's state",
+			g.UTC().Format(time.RFC3339), setupkeys.FormatGap(age.Truncate(time.Minute))))
+	}
 }
 
 // FromReport audits a credential report read from r. name is the file's name for messages and the
