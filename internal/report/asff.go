@@ -144,9 +144,46 @@ const ASFFTime = "2006-01-02T15:04:05.000Z"
 // ASFF writes the fail and review findings of a as one ASFF document. Pass and suppressed keys
 // have nothing to report (a later --security-hub import archives their earlier findings).
 func ASFF(w io.Writer, a setupkeys.Audit, opts Options) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(ASFFDocument{Findings: ASFFFindings(a, opts.Now)})
+	findings := ASFFFindings(a, opts.Now)
+	if len(findings) == 0 {
+		empty := "{\"Findings\":[]}\n"
+		if opts.IndentJSON {
+			empty = "{\n  \"Findings\": []\n}\n"
+		}
+		_, err := io.WriteString(w, empty)
+		return err
+	}
+	// Finding by finding: encoding the whole document at once holds it, and its indented copy,
+	// in memory (10,000 findings are 35 MB).
+	open, sep, end, prefix, indent := `{"Findings":[`, ",", "]}\n", "", ""
+	if opts.IndentJSON {
+		open, sep, end, prefix, indent = "{\n  \"Findings\": [\n    ", ",\n    ", "\n  ]\n}\n", "    ", "  "
+	}
+	if _, err := io.WriteString(w, open); err != nil {
+		return err
+	}
+	for i, f := range findings {
+		var b []byte
+		var err error
+		if opts.IndentJSON {
+			b, err = json.MarshalIndent(f, prefix, indent)
+		} else {
+			b, err = json.Marshal(f)
+		}
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			if _, err := io.WriteString(w, sep); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	_, err := io.WriteString(w, end)
+	return err
 }
 
 // ASFFFindings turns the fail and review findings of a into ASFF findings, created and updated

@@ -3,8 +3,11 @@ package report_test
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -201,4 +204,57 @@ func ids(fs []report.ASFFFinding) []string {
 		out = append(out, f.Id)
 	}
 	return out
+}
+
+// BenchmarkASFF renders 10,000 findings (5,000 users with two failing keys each, the IAM user
+// quota of one account).
+func BenchmarkASFF(b *testing.B) {
+	created := time.Date(2024, 7, 30, 21, 53, 9, 0, time.UTC)
+	var findings []setupkeys.Finding
+	for i := range 5000 {
+		name := "user" + strconv.Itoa(i)
+		findings = append(findings, rule.Evaluate(user(name, "arn:aws:iam::123456789012:user/"+name, created, time.Second, 2*time.Second), setupkeys.Source{Kind: setupkeys.SourceLiveAPI}, rule.Options{})...)
+	}
+	a := auditOf("us-east-1", findings...)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := report.Render(io.Discard, "asff", a, report.Options{Now: asffNow}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The document is written finding by finding: compact and indented, empty or not, it is one
+// JSON object with the same findings as ASFFFindings.
+func TestASFFDocumentShapes(t *testing.T) {
+	full := exampleAudit(t, "")
+	empty := setupkeys.Audit{Accounts: []setupkeys.AccountResult{{AccountID: "123456789012"}}}
+	for _, tt := range []struct {
+		name   string
+		audit  setupkeys.Audit
+		indent bool
+	}{{"compact", full, false}, {"indented", full, true}, {"empty compact", empty, false}, {"empty indented", empty, true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := report.Render(&buf, "asff", tt.audit, report.Options{Now: asffNow, IndentJSON: tt.indent}); err != nil {
+				t.Fatal(err)
+			}
+			dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
+			dec.DisallowUnknownFields()
+			var doc report.ASFFDocument
+			if err := dec.Decode(&doc); err != nil {
+				t.Fatalf("%v:\n%s", err, buf.Bytes())
+			}
+			if dec.More() {
+				t.Errorf("more than one JSON value")
+			}
+			want := report.ASFFFindings(tt.audit, asffNow)
+			if doc.Findings == nil || !reflect.DeepEqual(doc.Findings, want) {
+				t.Errorf("got %d findings, want %d", len(doc.Findings), len(want))
+			}
+			if indented := strings.Contains(buf.String(), "\n  "); indented != tt.indent {
+				t.Errorf("indented %v:\n%s", indented, buf.Bytes())
+			}
+		})
+	}
 }
