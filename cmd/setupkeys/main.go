@@ -26,7 +26,7 @@ func main() {
 func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	f := &cli.Factory{IO: cli.SystemIO(), Now: time.Now}
+	f := &cli.Factory{IO: cli.SystemIO(), Now: time.Now, AWS: cli.SDKClients{}}
 	info, ok := debug.ReadBuildInfo()
 	root := cli.NewCmdRoot(f, cli.Version(info, ok, version))
 	err := root.ExecuteContext(ctx)

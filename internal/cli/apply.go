@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
@@ -42,20 +41,17 @@ func (r RoleFlags) validate() error {
 }
 
 // clientFor returns the remediate.Options.ClientFor that reaches each account through the role.
-func (r RoleFlags) clientFor(c Caller) func(context.Context, string) (remediate.IAM, error) {
+func (r RoleFlags) clientFor(s *Session) func(context.Context, string) (remediate.IAM, error) {
 	return func(_ context.Context, account string) (remediate.IAM, error) {
-		cfg, err := r.org.AccountConfig(c, account)
-		if err != nil {
-			return nil, err
-		}
-		return iam.NewFromConfig(cfg), nil
+		return s.IAM(account, r.org.role(s.ARN))
 	}
 }
 
 // ApplyOptions is everything `setupkeys apply` needs.
 type ApplyOptions struct {
-	IO  IOStreams
-	Now func() time.Time
+	IO      IOStreams
+	Now     func() time.Time
+	Clients AWSClients
 
 	AWS         AWSFlags
 	Role        RoleFlags
@@ -69,7 +65,7 @@ type ApplyOptions struct {
 
 // NewCmdApply builds `setupkeys apply`. runF replaces the run in tests of flag parsing.
 func NewCmdApply(f *Factory, runF func(context.Context, *ApplyOptions) error) *cobra.Command {
-	opts := &ApplyOptions{IO: f.IO, Now: f.Now}
+	opts := &ApplyOptions{IO: f.IO, Now: f.Now, Clients: f.aws()}
 	var action string
 	cmd := &cobra.Command{
 		Use:   "apply PLAN",
@@ -139,7 +135,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		return BadInput(fmt.Errorf("%s: %w: %d of %d keys are known only from a report file; resolve them against account %s first: setupkeys plan --report REPORT --resolve -o %s",
 			opts.PlanPath, remediate.ErrUnresolved, len(p.Unresolved()), len(p.Actions), p.AccountID, opts.PlanPath))
 	}
-	caller, err := loadAWS(ctx, opts.AWS)
+	caller, err := opts.Clients.Connect(ctx, opts.AWS)
 	if err != nil {
 		return err
 	}
@@ -159,7 +155,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	ro := remediate.Options{
 		Action:        opts.Action,
 		JournalPath:   opts.JournalPath,
-		Client:        iam.NewFromConfig(caller.Config),
+		Client:        caller.Self,
 		CallerAccount: caller.Account,
 		OnResult:      progressLine(opts.IO.ErrOut, p.MultiAccount()),
 		Now:           opts.Now,

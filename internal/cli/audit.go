@@ -15,7 +15,6 @@ import (
 	"github.com/setupkeys/setupkeys/internal/atomicfile"
 	"github.com/setupkeys/setupkeys/internal/awsconfig"
 	"github.com/setupkeys/setupkeys/internal/credreport"
-	"github.com/setupkeys/setupkeys/internal/org"
 	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/report"
 	"github.com/setupkeys/setupkeys/internal/rule"
@@ -99,8 +98,9 @@ func (s *SourceFlags) kind() setupkeys.SourceKind {
 
 // AuditOptions is everything `setupkeys audit` needs.
 type AuditOptions struct {
-	IO  IOStreams
-	Now func() time.Time
+	IO      IOStreams
+	Now     func() time.Time
+	Clients AWSClients
 
 	Source     SourceFlags
 	Output     OutputFlags
@@ -117,7 +117,7 @@ type AuditOptions struct {
 
 // NewCmdAudit builds `setupkeys audit`. runF replaces the run in tests of flag parsing.
 func NewCmdAudit(f *Factory, runF func(context.Context, *AuditOptions) error) *cobra.Command {
-	opts := &AuditOptions{IO: f.IO, Now: f.Now}
+	opts := &AuditOptions{IO: f.IO, Now: f.Now, Clients: f.aws()}
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Find access keys created at a console user's setup and never used",
@@ -175,7 +175,7 @@ programs; warnings and accounts that could not be audited always reach stderr to
 }
 
 func auditRun(ctx context.Context, opts *AuditOptions) error {
-	audit, caller, err := collect(ctx, opts.IO, opts.Now, opts.Source, opts.All)
+	audit, caller, err := collect(ctx, opts.IO, opts.Now, opts.Clients, opts.Source, opts.All)
 	if err != nil {
 		return opts.failed(audit, err)
 	}
@@ -257,7 +257,7 @@ func auditExit(a setupkeys.Audit, strict bool) error {
 // collect runs the audit pipeline on the chosen source, suppressions applied, and says who ran
 // it (no one for a report file). The audit's region is the AWS config's, for a report file
 // --region.
-func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags SourceFlags, keepPassing bool) (setupkeys.Audit, Caller, error) {
+func collect(ctx context.Context, streams IOStreams, now func() time.Time, clients AWSClients, flags SourceFlags, keepPassing bool) (setupkeys.Audit, Caller, error) {
 	cfg := pipeline.Config{Exact: flags.Exact, Rule: rule.Options{Window: flags.Window}, KeepPassing: keepPassing, Now: now}
 	if flags.Suppressions != "" {
 		var err error
@@ -281,18 +281,16 @@ func collect(ctx context.Context, streams IOStreams, now func() time.Time, flags
 		}
 		return audit, Caller{}, err
 	}
-	caller, err := loadAWS(ctx, flags.AWS)
+	caller, err := clients.Connect(ctx, flags.AWS)
 	if err != nil {
-		return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, caller, err
+		return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, Caller{}, err
 	}
 	if flags.Org.multiAccount() {
-		// One HTTP client for every account keeps sockets and memory flat in the number of accounts.
-		caller.Config = org.ShareHTTPClient(caller.Config, 0)
 		cfg.Accounts = flags.Org.accounts(streams)
 	}
-	audit, err := pipeline.Run(ctx, cfg, pipeline.SDK(caller.Config, caller.Account, flags.Org.role(caller.ARN)))
+	audit, err := pipeline.Run(ctx, cfg, caller.AuditClients(flags.Org.role(caller.ARN)))
 	audit.Region = caller.Config.Region
-	return audit, caller, err
+	return audit, caller.Caller(), err
 }
 
 // openReport opens the report file at path, "-" for stdin, and names it for messages. A person

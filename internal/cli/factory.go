@@ -59,6 +59,8 @@ func SystemIO() IOStreams {
 type Factory struct {
 	IO  IOStreams
 	Now func() time.Time
+	// AWS makes the AWS clients: SDKClients in main, an in-memory fake in tests.
+	AWS AWSClients
 }
 
 // exitError carries an exit code up to main. Err may be nil when the output already said it all

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys/internal/remediate"
@@ -14,7 +13,8 @@ import (
 
 // CheckPermissionsOptions is everything `setupkeys check-permissions` needs.
 type CheckPermissionsOptions struct {
-	IO IOStreams
+	IO      IOStreams
+	Clients AWSClients
 
 	AWS         AWSFlags
 	Remediation bool
@@ -23,7 +23,7 @@ type CheckPermissionsOptions struct {
 // NewCmdCheckPermissions builds `setupkeys check-permissions`. runF replaces the run in tests of
 // flag parsing.
 func NewCmdCheckPermissions(f *Factory, runF func(context.Context, *CheckPermissionsOptions) error) *cobra.Command {
-	opts := &CheckPermissionsOptions{IO: f.IO}
+	opts := &CheckPermissionsOptions{IO: f.IO, Clients: f.aws()}
 	cmd := &cobra.Command{
 		Use:   "check-permissions",
 		Short: "Tell, before a run, which IAM actions the caller lacks",
@@ -50,7 +50,7 @@ Exit 1 when an action is denied, 0 otherwise (unknown actions are listed but do 
 }
 
 func checkPermissionsRun(ctx context.Context, opts *CheckPermissionsOptions) error {
-	caller, err := loadAWS(ctx, opts.AWS)
+	caller, err := opts.Clients.Connect(ctx, opts.AWS)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func checkPermissionsRun(ctx context.Context, opts *CheckPermissionsOptions) err
 	if opts.Remediation {
 		actions, what = remediate.RemediationActions(), "audit, plan, apply and rollback"
 	}
-	perms, err := remediate.CheckPermissions(ctx, iam.NewFromConfig(caller.Config), caller.ARN, actions)
+	perms, err := remediate.CheckPermissions(ctx, caller.Self, caller.ARN, actions)
 	if err != nil {
 		return fmt.Errorf("checking permissions: %w", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
@@ -16,8 +15,9 @@ import (
 
 // PlanOptions is everything `setupkeys plan` needs.
 type PlanOptions struct {
-	IO  IOStreams
-	Now func() time.Time
+	IO      IOStreams
+	Now     func() time.Time
+	Clients AWSClients
 
 	Source SourceFlags
 	// Output is the plan file, "-" for stdout.
@@ -29,7 +29,7 @@ type PlanOptions struct {
 
 // NewCmdPlan builds `setupkeys plan`. runF replaces the run in tests of flag parsing.
 func NewCmdPlan(f *Factory, runF func(context.Context, *PlanOptions) error) *cobra.Command {
-	opts := &PlanOptions{IO: f.IO, Now: f.Now}
+	opts := &PlanOptions{IO: f.IO, Now: f.Now, Clients: f.aws()}
 	cmd := &cobra.Command{
 		Use:   "plan -o FILE",
 		Short: "Audit, then write a plan naming the exact keys to deactivate or delete",
@@ -79,7 +79,7 @@ accounts that could not be audited.`,
 
 func planRun(ctx context.Context, opts *PlanOptions) error {
 	flags := opts.Source
-	audit, _, err := collect(ctx, opts.IO, opts.Now, flags, false)
+	audit, _, err := collect(ctx, opts.IO, opts.Now, opts.Clients, flags, false)
 	if err != nil {
 		return err
 	}
@@ -155,7 +155,7 @@ func makePlan(opts *PlanOptions, audit setupkeys.Audit) (*remediate.Plan, error)
 // resolvePlan matches a report-file plan's keys in the live account, which must be the report's.
 // A key that cannot be resolved is listed, not planned, with a warning; the rest stay planned.
 func resolvePlan(ctx context.Context, opts *PlanOptions, p *remediate.Plan) error {
-	caller, err := loadAWS(ctx, opts.Source.AWS)
+	caller, err := opts.Clients.Connect(ctx, opts.Source.AWS)
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func resolvePlan(ctx context.Context, opts *PlanOptions, p *remediate.Plan) erro
 		return BadInput(fmt.Errorf("%w: the report is of account %s but the credentials are for account %s; nothing resolved", remediate.ErrWrongAccount, p.AccountID, caller.Account))
 	}
 	planned := len(p.Actions)
-	res, err := remediate.Resolve(ctx, p, iam.NewFromConfig(caller.Config), opts.Now())
+	res, err := remediate.Resolve(ctx, p, caller.Self, opts.Now())
 	if err != nil {
 		return fmt.Errorf("resolving the plan's keys: %w", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
@@ -22,8 +21,9 @@ import (
 
 // RollbackOptions is everything `setupkeys rollback` needs.
 type RollbackOptions struct {
-	IO  IOStreams
-	Now func() time.Time
+	IO      IOStreams
+	Now     func() time.Time
+	Clients AWSClients
 
 	AWS         AWSFlags
 	Role        RoleFlags
@@ -38,7 +38,7 @@ type RollbackOptions struct {
 
 // NewCmdRollback builds `setupkeys rollback`. runF replaces the run in tests of flag parsing.
 func NewCmdRollback(f *Factory, runF func(context.Context, *RollbackOptions) error) *cobra.Command {
-	opts := &RollbackOptions{IO: f.IO, Now: f.Now}
+	opts := &RollbackOptions{IO: f.IO, Now: f.Now, Clients: f.aws()}
 	cmd := &cobra.Command{
 		Use:   "rollback JOURNAL",
 		Short: "Re-activate the keys an apply journal deactivated, and only those",
@@ -97,7 +97,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	if err != nil {
 		return err
 	}
-	caller, err := loadAWS(ctx, opts.AWS)
+	caller, err := opts.Clients.Connect(ctx, opts.AWS)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	}
 	ro := remediate.RollbackOptions{
 		JournalPath:      opts.JournalPath,
-		Client:           iam.NewFromConfig(caller.Config),
+		Client:           caller.Self,
 		CallerAccount:    caller.Account,
 		PlanID:           opts.PlanID,
 		IncludeRecovered: opts.IncludeRecovered,

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -14,18 +15,25 @@ import (
 	"github.com/setupkeys/setupkeys/internal/org"
 	"github.com/setupkeys/setupkeys/internal/rule"
 	"github.com/setupkeys/setupkeys/internal/suppress"
-	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
+	"github.com/setupkeys/setupkeys/internal/testenv/memiam"
 )
 
-// expected is what the generated users of an account must give: "user/keyID" -> status.
-func expected(gs []fakeaws.Generated) map[string]setupkeys.Status {
-	out := map[string]setupkeys.Status{}
-	for _, g := range gs {
-		if k, st, ok := g.Flagged(); ok {
-			out[g.User.Name+"/"+k.ID] = st
-		}
+// seed gives acct n users with a key made at setup and never used (fail), one whose setup key
+// was used, one without a console password and one whose key came later (pass), and returns the
+// failing keys as "user/keyID".
+func seed(f *memiam.Fake, acct string, n int) map[string]setupkeys.Status {
+	created := time.Date(2024, 3, 1, 10, 0, 0, 0, time.UTC)
+	used := created.Add(time.Hour)
+	want := map[string]setupkeys.Status{}
+	for i := range n {
+		name, id := fmt.Sprintf("setup-%d", i), fmt.Sprintf("AKIA%s%04d", acct[:12], i)
+		f.AddUser(acct, memiam.User{Name: name, Created: created, Console: true, Keys: []memiam.Key{{ID: id, Created: created.Add(time.Second)}}})
+		want[name+"/"+id] = setupkeys.StatusFail
 	}
-	return out
+	f.AddUser(acct, memiam.User{Name: "used", Created: created, Console: true, Keys: []memiam.Key{{ID: "AKIAUSED" + acct, Created: created, LastUsed: &used}}})
+	f.AddUser(acct, memiam.User{Name: "bot", Created: created, Keys: []memiam.Key{{ID: "AKIABOT0" + acct, Created: created}}})
+	f.AddUser(acct, memiam.User{Name: "late", Created: created, Console: true, Keys: []memiam.Key{{ID: "AKIALATE" + acct, Created: created.Add(time.Hour)}}})
+	return want
 }
 
 func gotFindings(t *testing.T, r setupkeys.AccountResult) map[string]setupkeys.Status {
@@ -59,29 +67,26 @@ func (p *countingProgress) Start(n int)                         { p.started = n 
 func (p *countingProgress) AccountDone(setupkeys.AccountResult) { p.done++ }
 func (p *countingProgress) Finish()                             { p.finished++ }
 
-// The live pipeline through the real SDK against the wire fake, each way a run selects accounts:
-// the caller's account alone (report and --exact), the organization with one member denying the
-// role (its error is its result, the others are exact), and named accounts without
-// Organizations access.
+// The live pipeline over the in-memory IAM, each way a run selects accounts: the caller's
+// account alone (report and --exact), the organization with one member denying the role (its
+// error is its result, the others are exact), and named accounts without Organizations access.
 func TestRunLive(t *testing.T) {
-	srv := fakeaws.New(fakeaws.Options{Seed: 5, ReportReadyAfter: 1})
-	t.Cleanup(srv.Close)
-	mgmt := srv.ManagementAccount()
-	const member, denied = "222222222222", "333333333333"
-	srv.AddAccount(mgmt, "management", "")
-	srv.AddAccount(member, "dev", "Workloads")
-	srv.AddAccount(denied, "locked", "Workloads")
-	if err := srv.UpdateAccount(denied, func(c *fakeaws.AccountConfig) { c.DenyAssumeRole = true }); err != nil {
-		t.Fatal(err)
-	}
+	fake := memiam.New()
+	const mgmt, member, denied = "111111111111", "222222222222", "333333333333"
+	fake.AddAccount(mgmt, "management")
+	fake.AddAccount(member, "dev")
+	fake.AddAccount(denied, "locked")
+	fake.DenyRole(denied, true)
 	want := map[string]map[string]setupkeys.Status{}
 	for i, acct := range []string{mgmt, member, denied} {
-		want[acct] = expected(srv.SeedUsers(acct, fakeaws.GenerateOptions{Seed: int64(i), N: 30}))
-		if len(want[acct]) == 0 {
-			t.Fatalf("account %s: the seeded users flag nothing", acct)
-		}
+		want[acct] = seed(fake, acct, 3+i)
 	}
-	clients := SDK(srv.Config(mgmt), mgmt, org.RoleOptions{})
+	listings := 0
+	clients := Clients{
+		CallerAccount: mgmt,
+		IAM:           func(account string) (IAM, error) { return fake.Reach(mgmt, account) },
+		Organizations: func() org.OrganizationsAPI { listings++; return fake.Organizations() },
+	}
 
 	tests := []struct {
 		name       string
@@ -102,7 +107,7 @@ func TestRunLive(t *testing.T) {
 			if tt.accounts != nil {
 				tt.accounts.Progress = &progress
 			}
-			srv.ResetCalls()
+			listings = 0
 			audit, err := Run(context.Background(), Config{Exact: tt.exact, Accounts: tt.accounts}, clients)
 			if err != nil {
 				t.Fatal(err)
@@ -131,9 +136,8 @@ func TestRunLive(t *testing.T) {
 			if tt.accounts != nil && (progress.started != len(audit.Accounts) || progress.done != len(audit.Accounts) || progress.finished != 1) {
 				t.Errorf("progress %+v for %d accounts", progress, len(audit.Accounts))
 			}
-			orgCalls := srv.Calls(mgmt)["ListAccounts"] + srv.Calls(mgmt)["ListAccountsForParent"]
-			if wantOrg := tt.accounts != nil && tt.accounts.Organization; (orgCalls > 0) != wantOrg {
-				t.Errorf("%d Organizations listing calls; want some: %v", orgCalls, wantOrg)
+			if wantOrg := tt.accounts != nil && tt.accounts.Organization; (listings > 0) != wantOrg {
+				t.Errorf("%d Organizations clients made; want one: %v", listings, wantOrg)
 			}
 		})
 	}

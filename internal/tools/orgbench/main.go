@@ -7,7 +7,7 @@
 //
 // The fake runs in a child process (the same binary with -serve) so that the peak memory
 // reported is the auditor's alone. The audit is the CLI's own: internal/pipeline with the SDK's
-// clients (pipeline.SDK), selecting the whole organization, auditing the management account with
+// clients the CLI makes (cli.NewSDKSession), selecting the whole organization, auditing the management account with
 // the caller's credentials and every member through OrganizationAccountAccessRole, each account
 // by its credential report (or the API with -exact), with the retryer of internal/awsconfig.
 //
@@ -454,7 +454,7 @@ func run(ctx context.Context, o options) (bool, error) {
 	start := time.Now()
 	bench := &benchProgress{Progress: cli.NewProgress(os.Stderr, term.IsTerminal(int(os.Stderr.Fd())), o.quiet), start: start, memProfile: o.memProfile}
 	cfg.Accounts.Progress = bench
-	audit, runErr := pipeline.Run(ctx, cfg, pipeline.SDK(base, mgmt, org.RoleOptions{}))
+	audit, runErr := pipeline.Run(ctx, cfg, cli.NewSDKSession(base, mgmt, "").AuditClients(org.RoleOptions{}))
 	wall := time.Since(start)
 	heap := mem.Stop()
 	rss := maxRSS()
