@@ -495,6 +495,11 @@ func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i i
 	)
 loop:
 	for i := 0; i < n; i++ {
+		// select picks at random when a slot is free and ctx is done: check ctx first, so no new
+		// work starts after the first error.
+		if ctx.Err() != nil {
+			break
+		}
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -502,6 +507,9 @@ loop:
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
 			if err := fn(ctx, i); err != nil {
 				once.Do(func() { first = err; cancel(err) })
 			}
