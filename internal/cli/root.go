@@ -75,7 +75,7 @@ var exitCodeHelp = map[string]string{
 	"audit": `  0  nothing failed (review findings alone exit 0 unless --strict)
   1  an error: AWS unreachable, no or bad credentials, access denied, an account not audited
   2  bad usage or bad input (a flag, a report or suppression file)
-  3  at least one key failed (with --strict, or needs review); wins over 1`,
+  3  at least one key failed (with --strict, or needs review)`,
 	"plan": `  0  plan written, every selected account audited
   1  an error; or an account could not be audited (the plan is still written, without it)
   2  bad usage or bad input, --resolve with another account's credentials`,
