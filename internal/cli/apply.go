@@ -168,7 +168,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		return err
 	}
 	if sum.NothingApplied() {
-		return &exitError{code: ExitError, err: fmt.Errorf("none of the plan's %s could be acted on (each was skipped: the key check found the rule no longer flags it, see the reasons above); nothing was changed",
+		return &exitError{code: ExitError, err: fmt.Errorf("none of the plan's %s could be acted on (each was skipped: the rule does not flag it now, or it changed since the plan; the reasons are above): nothing was changed",
 			plural(len(sum.Results), "key"))}
 	}
 	return nil

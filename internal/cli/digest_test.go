@@ -68,7 +68,7 @@ func TestPlanDigestAndEditedPlanWithFake(t *testing.T) {
 
 	// Applied anyway (no --plan-digest): the key check leaves the bot's key alone, exit 1.
 	code, out, errOut := runCLI(t, "", "apply", edited, "--yes", "--journal", filepath.Join(dir, "edited.jsonl"))
-	if code != ExitError || !strings.Contains(errOut, "skipped svc-bot AKIA************0000: the user no longer has a console password") ||
+	if code != ExitError || !strings.Contains(errOut, "skipped svc-bot AKIA************0000: the user has no console password now") ||
 		!strings.Contains(errOut, "none of the plan's 1 key could be acted on") {
 		t.Errorf("edited plan: exit %d, want 1\n%s%s", code, out, errOut)
 	}

@@ -387,7 +387,7 @@ func (a *applier) precondition(_ context.Context, _ IAM, k PlannedKey, cur keySt
 	case keycheck.CauseCreatedDiffers:
 		return fmt.Sprintf("the key's create date %s differs from the plan's %s", cur.created.UTC().Format(time.RFC3339), k.Preconditions.CreateDate.UTC().Format(time.RFC3339))
 	case keycheck.CauseNoPassword:
-		return "the user no longer has a console password, so the rule does not flag the key"
+		return "the user has no console password now, so the rule does not flag the key"
 	default:
 		return d.Reason
 	}

@@ -24,7 +24,7 @@ func TestApplyRejudgesEachKey(t *testing.T) {
 			name:    "console password removed after the plan",
 			change:  func(w *world) { w.iam.person("u1", func(p *fakePerson) { p.noPassword = true }) },
 			want:    "u1:skipped",
-			wantWhy: "the user no longer has a console password, so the rule does not flag the key",
+			wantWhy: "the user has no console password now, so the rule does not flag the key",
 		},
 		{
 			name:    "the key was made long after the user (an edited plan, or a window too wide)",
