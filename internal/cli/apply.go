@@ -71,8 +71,11 @@ func NewCmdApply(f *Factory, runF func(context.Context, *ApplyOptions) error) *c
 		Use:   "apply PLAN",
 		Short: "Deactivate (or delete) the keys a plan names, re-checking each first, with a journal",
 		Long: `apply carries out a plan made by setupkeys plan. Keys are deactivated unless --action delete.
-Right before acting on a key it checks the key again and skips it if it is gone, already
-inactive, or used since the plan. Every action is written to the journal before and after it is
+Right before acting on a key it re-runs the rule on live facts with the plan's window (the key
+is the user's, still Active, never used, made within the window of the user's creation, and the
+user still has a console password) and skips it, with the reason, if the rule does not flag it
+now; if nothing can be acted on it exits 1. --plan-digest refuses a plan file whose SHA-256 is
+not the one given (exit 2), so exactly the approved file is applied. Every action is written to the journal before and after it is
 made (synced to disk), so a run that was interrupted can be run again with the same journal and
 picks up where it stopped; setupkeys rollback re-activates what the journal deactivated.
 
@@ -81,6 +84,7 @@ refuses. The credentials must be the plan's account's. A multi-account plan is a
 credentials of the account that made it, reaching each account through the same role as the
 audit (--role-name, --role-arn-template, --external-id), with one journal.`,
 		Example: `  setupkeys apply plan.json
+  setupkeys apply plan.json --plan-digest sha256:18d6fe9771afe0fd1c80b19ab137bd6ab172ad8ff138b5a9f953c694deb9e2b3
   setupkeys apply plan.json --yes --journal /var/log/setupkeys/run1.jsonl
   setupkeys apply plan.json --action delete`,
 		Args: exactArgs(1),
