@@ -179,6 +179,12 @@ func TestCheck(t *testing.T) {
 			wantCalls: map[string]int{"ListAccessKeys": 3},
 		},
 		{
+			name:      "every key of the user (an API-only audit), in ListAccessKeys order",
+			req:       Request{User: "alice", UserCreated: userAt, AllKeys: true},
+			want:      []string{"1:AKIAOLD!inactive", "2:AKIAUSED=pass", "3:AKIAFLAG=fail"},
+			wantCalls: map[string]int{"ListAccessKeys": 3, "GetLoginProfile": 1, "GetAccessKeyLastUsed": 2},
+		},
+		{
 			name:      "user deleted",
 			req:       Request{User: "carol", Keys: []Want{{Slot: 1, Created: sec}}},
 			want:      []string{"1:-!user-gone"},

@@ -67,6 +67,12 @@ type Request struct {
 	// Line is the user's report line, carried into Result.User for findings.
 	Line int
 	Keys []Want
+	// AllKeys asks about every key the user has (an API-only audit): Check makes a Want by ID of
+	// each key ListAccessKeys returns, slots in its order, and Keys is ignored.
+	AllKeys bool
+	// EveryLastUse reads the last use of every active key asked about, also where it cannot
+	// change the verdict (outside the window): findings that show it (--all).
+	EveryLastUse bool
 }
 
 // Want is one key the caller expects.
@@ -145,6 +151,8 @@ func (d Decision) Flagged() bool {
 
 // Result is the answer for one user.
 type Result struct {
+	// UserGone: the user no longer exists (every decision is CauseUserGone).
+	UserGone bool
 	// User is the user as judged: account, name, ARN, creation (the caller's or GetUser's),
 	// console password now, the judged keys. rule.NewFinding takes it with a Decision's Verdict.
 	User setupkeys.User
@@ -215,7 +223,7 @@ func Needs(req Request, f Facts, opts rule.Options) Need {
 	}
 	for _, c := range cands {
 		k := f.Keys[c.key]
-		if c.active() && !k.LastUsedKnown && !k.Gone && rule.CreatedAtSetup(created, k.Created, window) {
+		if c.active() && !k.LastUsedKnown && !k.Gone && (req.EveryLastUse || rule.CreatedAtSetup(created, k.Created, window)) {
 			n.LastUsed = append(n.LastUsed, k.ID)
 		}
 	}
@@ -287,7 +295,8 @@ func Decide(req Request, f Facts, opts rule.Options) Result {
 			PasswordEnabled: f.PasswordKnown && f.Password,
 			Line:            req.Line,
 		},
-		Keys: make([]Decision, len(req.Keys)),
+		Keys:     make([]Decision, len(req.Keys)),
+		UserGone: f.UserGone,
 	}
 	for i, w := range req.Keys {
 		res.Keys[i] = Decision{Want: w}
@@ -451,6 +460,12 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 			Active:  m.Status == types.StatusTypeActive,
 			Created: aws.ToTime(m.CreateDate).UTC().Truncate(time.Second),
 		}})
+	}
+	if req.AllKeys {
+		req.Keys = make([]Want, len(f.Keys))
+		for i, k := range f.Keys {
+			req.Keys[i] = Want{Slot: i + 1, ID: k.ID, Created: k.Created}
+		}
 	}
 	for {
 		n := Needs(req, f, opts.Rule)

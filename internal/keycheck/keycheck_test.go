@@ -345,6 +345,8 @@ func TestNeeds(t *testing.T) {
 		{"plan entry: the user's creation before last use", planned(Want{Slot: 1, ID: "AKIA1", Created: sec}), withPassword(unread(live("AKIA1", sec, "Active"))), "user"},
 		{"plan entry outside the window: no last use", planned(Want{Slot: 1, ID: "AKIA1", Created: userAt.Add(time.Hour)}),
 			Facts{Keys: []LiveKey{unread(live("AKIA1", userAt.Add(time.Hour), "Active"))}, PasswordKnown: true, Password: true, UserCreated: userAt}, ""},
+		{"every last use asked: also outside the window", Request{User: "alice", UserCreated: userAt, EveryLastUse: true, Keys: []Want{{Slot: 1, ID: "AKIA1", Created: userAt.Add(time.Hour)}}},
+			withPassword(unread(live("AKIA1", userAt.Add(time.Hour), "Active"))), "lastused:AKIA1"},
 		{"plan entry not among the user's keys: whose is it", planned(Want{Slot: 1, ID: "AKIABOB", Created: sec}), Facts{}, "owners:AKIABOB"},
 		{"owner asked: nothing", planned(Want{Slot: 1, ID: "AKIABOB", Created: sec}), Facts{Owners: map[string]string{"AKIABOB": "bob"}}, ""},
 		{"plan entry with another creation: nothing", planned(Want{Slot: 1, ID: "AKIA1", Created: sec}), Facts{Keys: []LiveKey{unread(live("AKIA1", sec.Add(time.Hour), "Active"))}}, ""},

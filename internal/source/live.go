@@ -19,12 +19,6 @@ import (
 	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
-// KeyAPI reads one user's access keys and when each was last used. *iam.Client satisfies it.
-type KeyAPI interface {
-	ListAccessKeys(ctx context.Context, params *iam.ListAccessKeysInput, optFns ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error)
-	GetAccessKeyLastUsed(ctx context.Context, params *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
-}
-
 // ReportAPI is what LiveReport calls: the credential report, then, for each user it flags, the
 // key check (internal/keycheck).
 type ReportAPI interface {
@@ -33,11 +27,10 @@ type ReportAPI interface {
 	keycheck.API
 }
 
-// ExactAPI is what LiveExact calls: every user, its password and its keys.
+// ExactAPI is what LiveExact calls: every user, then the key check of each (internal/keycheck).
 type ExactAPI interface {
 	ListUsers(ctx context.Context, params *iam.ListUsersInput, optFns ...func(*iam.Options)) (*iam.ListUsersOutput, error)
-	GetLoginProfile(ctx context.Context, params *iam.GetLoginProfileInput, optFns ...func(*iam.Options)) (*iam.GetLoginProfileOutput, error)
-	KeyAPI
+	keycheck.API
 }
 
 var (
@@ -337,16 +330,6 @@ func recheck(ctx context.Context, api keycheck.API, flagged []setupkeys.Finding,
 	return out, warnings, nil
 }
 
-// listKeys lists every access key of user, page by page. UserName is always set: without it IAM
-// lists the caller's own keys.
-func listKeys(ctx context.Context, api KeyAPI, user string) ([]types.AccessKeyMetadata, error) {
-	keys, err := iamx.ListAccessKeys(ctx, api, user, nil)
-	if err != nil && !iamx.IsNoSuchEntity(err) {
-		return nil, fmt.Errorf("user %s: iam ListAccessKeys: %w", user, err)
-	}
-	return keys, err
-}
-
 // LiveExact audits a live account through the API alone: every user, its console password and
 // its keys, fresh, with key IDs. It costs O(users) calls: ListAccessKeys for every user,
 // GetLoginProfile only for users with an active key, GetAccessKeyLastUsed only for the active keys
@@ -410,8 +393,10 @@ func LiveExact(ctx context.Context, api ExactAPI, accountID string, opts LiveOpt
 	return res, nil
 }
 
-// exactUser reads one user's keys, password and keys' last use, in the order that saves calls.
-// A user deleted meanwhile comes back as a user with no keys and a warning.
+// exactUser reads one user's keys, password and keys' last use through the key check, asking
+// about every key the user has; the check makes only the calls that can change a verdict (no
+// password check without an active key, last use only of keys made at setup, of every active key
+// when passes are kept). A user deleted meanwhile comes back as a user with no keys and a warning.
 func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID string, opts LiveOptions) (setupkeys.User, string, error) {
 	name := aws.ToString(iu.UserName)
 	acct := accountID
@@ -426,58 +411,23 @@ func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID strin
 		ARN:       aws.ToString(iu.Arn),
 		Created:   aws.ToTime(iu.CreateDate).UTC().Truncate(time.Second),
 	}
-	deleted := func() (setupkeys.User, string, error) {
-		return setupkeys.User{AccountID: acct, Name: name, ARN: u.ARN, Created: u.Created},
-			fmt.Sprintf("user %s was deleted during the scan", name), nil
-	}
-	metas, err := listKeys(ctx, api, name)
-	if iamx.IsNoSuchEntity(err) {
-		return deleted()
-	}
+	req := keycheck.Request{AccountID: acct, User: name, ARN: u.ARN, UserCreated: u.Created, AllKeys: true, EveryLastUse: opts.KeepPassing}
+	res, err := keycheck.Check(ctx, api, req, keycheck.Options{Rule: opts.Rule})
 	if err != nil {
 		return u, "", err
 	}
-	active := false
-	for i, m := range metas {
-		k := setupkeys.AccessKey{
-			Slot:    i + 1,
-			ID:      aws.ToString(m.AccessKeyId),
-			Status:  string(m.Status),
-			Active:  m.Status == types.StatusTypeActive,
-			Created: aws.ToTime(m.CreateDate).UTC().Truncate(time.Second),
-		}
-		active = active || k.Active
-		u.Keys = append(u.Keys, k)
+	if res.UserGone {
+		return u, fmt.Sprintf("user %s was deleted during the scan", name), nil
 	}
-	if !active {
-		return u, "", nil // the rule looks at active keys only: the password does not matter
-	}
-	_, err = api.GetLoginProfile(ctx, &iam.GetLoginProfileInput{UserName: aws.String(name)})
-	switch {
-	case iamx.IsNoSuchEntity(err):
-		return u, "", nil // no console password (or deleted just now): the rule skips the user
-	case err != nil:
-		return u, "", fmt.Errorf("user %s: iam GetLoginProfile: %w", name, err)
-	}
-	u.PasswordEnabled = true
+	u.PasswordEnabled = res.User.PasswordEnabled
 	var warning string
-	// Judge before asking for last use: a key outside the setup window passes whatever its use,
-	// so only keys made at setup need the call (all active keys when passes are kept).
-	for _, v := range rule.Judge(u, opts.Rule, nil) {
-		if !v.AtSetup && !opts.KeepPassing {
-			continue
-		}
-		k := &u.Keys[v.Key.Slot-1]
-		out, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(k.ID)})
-		switch {
-		case iamx.IsNoSuchEntity(err):
+	for _, d := range res.Keys {
+		k := d.Key
+		if d.Cause == keycheck.CauseKeyGone { // deleted between ListAccessKeys and GetAccessKeyLastUsed
 			k.Active, k.Status = false, "Deleted"
 			warning = fmt.Sprintf("user %s: key %s (slot %d) was deleted during the scan", name, setupkeys.MaskKeyID(k.ID), k.Slot)
-			continue
-		case err != nil:
-			return u, "", fmt.Errorf("user %s: iam GetAccessKeyLastUsed %s: %w", name, setupkeys.MaskKeyID(k.ID), err)
 		}
-		keycheck.SetLastUsed(k, out.AccessKeyLastUsed)
+		u.Keys = append(u.Keys, k)
 	}
 	return u, warning, nil
 }
