@@ -1,8 +1,9 @@
 // Package remediate turns findings into a plan, applies it safely and undoes it.
 //
-// A plan names the exact access keys to act on and the preconditions seen when it was made
-// (status Active, the key's creation date, never used). Apply re-checks each precondition right
-// before acting, skips what changed, and writes a durable journal (append-only JSON lines, fsync
+// A plan names the exact access keys to act on, the preconditions seen when it was made (status
+// Active, the key's creation date, never used) and the setup window it was judged with. Right
+// before acting on each key, Apply re-runs the rule on live facts through the key check
+// (internal/keycheck), skips what the rule no longer flags, and writes a durable journal (append-only JSON lines, fsync
 // after every entry): an intent entry before each call and a done, failed or skipped entry after.
 // A re-run with the same journal converges after a crash at any point: no action twice, none
 // lost. Rollback re-activates the keys a journal deactivated, and only those.
