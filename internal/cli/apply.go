@@ -168,7 +168,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		ro.ClientFor = opts.Role.clientFor(caller)
 	}
 	sum, err := remediate.Apply(ctx, p, ro)
-	if err := finishRun(opts.IO.Out, sum, err); err != nil {
+	if err := finishRun(opts.IO, sum, err); err != nil {
 		return err
 	}
 	if sum.NothingApplied() {
@@ -196,6 +196,8 @@ func progressLine(w io.Writer, withAccount bool) func(remediate.KeyResult) {
 		line := fmt.Sprintf("%s %s %s", r.Outcome, where, setupkeys.MaskKeyID(r.AccessKeyID))
 		if r.Reason != "" {
 			line += ": " + termsafe.String(r.Reason)
+		} else if r.Earlier {
+			line += ": done by an earlier run"
 		}
 		fmt.Fprintln(w, line)
 	}
@@ -203,9 +205,15 @@ func progressLine(w io.Writer, withAccount bool) func(remediate.KeyResult) {
 
 // finishRun prints an apply or rollback summary and turns the run into its error: remediate's
 // refusals as they are (ExitCode makes them 2), 1 when the run stopped early or a key failed.
-func finishRun(out io.Writer, sum *remediate.Summary, err error) error {
+// When stdout and stderr are the same terminal, each key's progress line (stderr) already said
+// its outcome: the summary then gives only the counts, so each key is one line on the screen.
+func finishRun(streams IOStreams, sum *remediate.Summary, err error) error {
 	if sum != nil {
-		writeSummary(out, sum)
+		if streams.StdoutIsTTY && streams.StderrIsTTY {
+			writeCounts(streams.Out, sum)
+		} else {
+			writeSummary(streams.Out, sum)
+		}
 	}
 	if err != nil {
 		return err

@@ -135,6 +135,11 @@ func writeSummary(w io.Writer, s *remediate.Summary) {
 		fmt.Fprintln(tw, line)
 	}
 	tw.Flush()
+	writeCounts(w, s)
+}
+
+// writeCounts prints the last line of an Apply or Rollback summary: the outcomes counted.
+func writeCounts(w io.Writer, s *remediate.Summary) {
 	c := s.Counts()
 	var parts []string
 	for _, o := range []remediate.Outcome{remediate.OutcomeDeactivated, remediate.OutcomeDeleted, remediate.OutcomeReactivated, remediate.OutcomeSkipped, remediate.OutcomeNotRestorable, remediate.OutcomeFailed} {

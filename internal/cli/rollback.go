@@ -144,7 +144,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	if errors.Is(err, os.ErrNotExist) {
 		return BadInput(err)
 	}
-	return finishRun(opts.IO.Out, sum, err)
+	return finishRun(opts.IO, sum, err)
 }
 
 // pickPlan returns the candidates of the plan to roll back: planID's, or the only plan's. A
