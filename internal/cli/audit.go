@@ -113,6 +113,8 @@ type AuditOptions struct {
 	Outputs []Output
 	// Version is setupkeys' version, named by the formats that name the tool.
 	Version string
+	// SinceReport adds the CloudTrail events after the report (audit_since.go).
+	SinceReport SinceReportFlags
 }
 
 // NewCmdAudit builds `setupkeys audit`. runF replaces the run in tests of flag parsing.
@@ -156,6 +158,9 @@ programs; warnings and accounts that could not be audited always reach stderr to
 			if err := opts.Source.validate(); err != nil {
 				return opts.failed(setupkeys.Audit{StartedAt: opts.Now(), Window: opts.Source.Window}, err)
 			}
+			if err := opts.SinceReport.validate(opts.Source); err != nil {
+				return err
+			}
 			if opts.SecurityHub && opts.Source.ReportPath != "" {
 				return BadInput(errors.New("--security-hub imports into the audited accounts' Security Hub: it needs a live audit, not --report (--format asff writes the findings to a file)"))
 			}
@@ -166,6 +171,7 @@ programs; warnings and accounts that could not be audited always reach stderr to
 		},
 	}
 	opts.Source.register(cmd)
+	opts.SinceReport.register(cmd)
 	opts.Output.register(cmd, "table")
 	cmd.Flags().BoolVar(&opts.All, "all", false, "list passing keys too")
 	cmd.Flags().BoolVar(&opts.Strict, "strict", false, "treat review findings as failures (exit 3)")
@@ -176,6 +182,9 @@ programs; warnings and accounts that could not be audited always reach stderr to
 
 func auditRun(ctx context.Context, opts *AuditOptions) error {
 	audit, caller, err := collect(ctx, opts.IO, opts.Now, opts.Clients, opts.Source, opts.All)
+	if err == nil && opts.SinceReport.On {
+		err = addSinceReport(ctx, opts.SinceReport, opts.Source, caller, opts.All, &audit)
+	}
 	if err != nil {
 		return opts.failed(audit, err)
 	}

@@ -4,8 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/iamx"
 	"github.com/setupkeys/setupkeys/internal/keycheck"
 	"github.com/setupkeys/setupkeys/internal/rule"
 )
@@ -71,15 +76,25 @@ func Live(ctx context.Context, api keycheck.API, accountID string, rows []setupk
 
 // CheckRow asks the key check about the keys of one row (by key ID and creation second) and
 // returns a finding for each key the rule judged on live facts, and a note for each it did not
-// judge and why (deleted, deactivated, no console password now).
+// judge and why (deleted, deactivated, no console password now, the user gone).
 //
-// createdKnown says row.Created was read from IAM just now; otherwise the key check reads it
-// (GetUser), so a user deleted and made again since the logs is judged by its own creation.
+// createdKnown says row.Created and row.ARN were read from IAM just now. Otherwise CheckRow reads
+// them (GetUser): the logs may not hold the user's creation, and a user deleted and made again
+// since the logs must be judged by its own creation.
 func CheckRow(ctx context.Context, api keycheck.API, row setupkeys.User, src setupkeys.Source, opts rule.Options, createdKnown bool) ([]setupkeys.Finding, []string, error) {
-	req := keycheck.Request{AccountID: row.AccountID, User: row.Name, ARN: row.ARN}
-	if createdKnown {
-		req.UserCreated = row.Created
+	if !createdKnown {
+		out, err := api.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(row.Name)})
+		switch {
+		case iamx.IsNoSuchEntity(err):
+			return nil, []string{fmt.Sprintf("user %s no longer exists", row.Name)}, nil
+		case err != nil:
+			return nil, nil, fmt.Errorf("user %s: iam GetUser: %w", row.Name, err)
+		case out.User == nil || out.User.CreateDate == nil:
+			return nil, nil, fmt.Errorf("user %s: iam GetUser: no CreateDate in the answer", row.Name)
+		}
+		row.ARN, row.Created = aws.ToString(out.User.Arn), out.User.CreateDate.UTC().Truncate(time.Second)
 	}
+	req := keycheck.Request{AccountID: row.AccountID, User: row.Name, ARN: row.ARN, UserCreated: row.Created}
 	for _, k := range row.Keys {
 		req.Keys = append(req.Keys, keycheck.Want{Slot: k.Slot, ID: k.ID, Created: k.Created})
 	}

@@ -14,6 +14,11 @@ import (
 // deleted. So memory is bounded by the users created within one window plus the setup keys
 // found, not by the number of events.
 type Tracker struct {
+	// KeysOfUnknownUsers also keeps keys of users whose creation is not in the events (made
+	// before them), with a zero creation time, for a caller that reads the creation from IAM
+	// (audit --since-report: the user may predate the events, the key not).
+	KeysOfUnknownUsers bool
+
 	window time.Duration
 	users  map[userKey]*userState
 	// recent holds users in creation order, to forget them once their window has closed.
@@ -93,7 +98,11 @@ func (t *Tracker) Apply(ev Event) {
 		}
 	case CreateAccessKey:
 		s := t.users[uk]
-		if s == nil || !rule.CreatedAtSetup(s.created, ev.KeyCreated, t.window) {
+		if s == nil && t.KeysOfUnknownUsers {
+			s = &userState{key: uk, arn: ev.UserARN}
+			t.users[uk] = s
+		}
+		if s == nil || (!s.created.IsZero() && !rule.CreatedAtSetup(s.created, ev.KeyCreated, t.window)) {
 			return // the user's creation is not in the logs, or the key came later: not a setup key
 		}
 		t.seq++

@@ -199,25 +199,13 @@ func (h *Handler) act(ctx context.Context, out Outcome, account, user string, wa
 // judge reads the user and the keys live through the key check and returns a finding for each
 // key the rule judged; the others are journalled with the reason.
 func (h *Handler) judge(ctx context.Context, eventID, account, user string, wants []keycheck.Want) ([]setupkeys.Finding, error) {
-	// GetUser for the ARN (the event does not carry it) and the creation time, which the key
-	// check then trusts instead of asking again.
-	u, err := h.IAM.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
-	if iamx.IsNoSuchEntity(err) {
-		h.journal(entry{EventID: eventID, AccountID: account, User: user, Action: "judge", Outcome: "not-flagged", Reason: "the user no longer exists"})
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("user %s: iam GetUser: %w", user, err)
-	}
-	if u.User == nil || u.User.CreateDate == nil {
-		return nil, fmt.Errorf("user %s: iam GetUser: no CreateDate in the answer", user)
-	}
-	row := setupkeys.User{AccountID: account, Name: user, ARN: aws.ToString(u.User.Arn), Created: u.User.CreateDate.UTC().Truncate(time.Second)}
+	// The event carries neither the user's ARN nor its creation: CheckRow reads both (GetUser).
+	row := setupkeys.User{AccountID: account, Name: user}
 	for _, w := range wants {
 		row.Keys = append(row.Keys, setupkeys.AccessKey{Slot: w.Slot, ID: w.ID, Created: w.Created})
 	}
 	src := setupkeys.Source{Kind: setupkeys.SourceCloudTrail, File: "EventBridge"}
-	findings, notes, err := events.CheckRow(ctx, h.IAM, row, src, rule.Options{Window: h.Config.Window}, true)
+	findings, notes, err := events.CheckRow(ctx, h.IAM, row, src, rule.Options{Window: h.Config.Window}, false)
 	if err != nil {
 		return nil, err
 	}
