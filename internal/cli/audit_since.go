@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
@@ -21,8 +23,8 @@ type SinceReportFlags struct {
 }
 
 func (s *SinceReportFlags) register(cmd *cobra.Command) {
-	cmd.Flags().BoolVar(&s.On, "since-report", false, "also judge the keys created after the credential report's GeneratedTime, from CloudTrail (--cloudtrail), so a key made in the report's blind spot is not missed")
-	cmd.Flags().StringVar(&s.CloudTrail, "cloudtrail", "", "with --since-report: CloudTrail logs, a `PATH` or s3://BUCKET/PREFIX")
+	cmd.Flags().BoolVar(&s.On, "since-report", false, "also judge the keys created after the credential report's GeneratedTime, from CloudTrail (LookupEvents, or --cloudtrail logs), so a key made in the report's blind spot is not missed")
+	cmd.Flags().StringVar(&s.CloudTrail, "cloudtrail", "", "with --since-report: read CloudTrail logs, a `PATH` or s3://BUCKET/PREFIX, instead of cloudtrail:LookupEvents")
 }
 
 func (s *SinceReportFlags) validate(src SourceFlags) error {
@@ -31,8 +33,6 @@ func (s *SinceReportFlags) validate(src SourceFlags) error {
 		return BadInput(errors.New("--cloudtrail goes with --since-report (or use `setupkeys events`)"))
 	case !s.On:
 		return nil
-	case s.CloudTrail == "":
-		return BadInput(errors.New("--since-report needs --cloudtrail PATH or s3://BUCKET/PREFIX"))
 	case src.ReportPath != "" || src.Exact || src.Org.multiAccount():
 		return BadInput(errors.New("--since-report adds to the live credential report of one account: not with --report, --exact, --org, --ou or --accounts"))
 	}
@@ -52,16 +52,23 @@ func addSinceReport(ctx context.Context, flags SinceReportFlags, src SourceFlags
 	if g := res.Source.GeneratedTime; g != nil {
 		since = g.Add(-time.Second) // the report's second precision
 	}
-	files, err := cloudTrailFiles(ctx, flags.CloudTrail, src.AWS)
-	if err != nil {
-		return err
-	}
 	tracker := events.NewTracker(src.Window)
 	tracker.KeysOfUnknownUsers = true
-	if _, err := streamEvents(ctx, files, events.StreamOptions{Since: since}, tracker.Apply); err != nil {
-		return err
-	}
 	evSrc := setupkeys.Source{Kind: setupkeys.SourceCloudTrail, File: flags.CloudTrail}
+	if flags.CloudTrail == "" {
+		evSrc.File = "cloudtrail:LookupEvents"
+		if _, err := events.LookupIAM(ctx, cloudtrail.NewFromConfig(caller.Config, iamEventsRegion), since, tracker.Apply); err != nil {
+			return fmt.Errorf("--since-report: %w", err)
+		}
+	} else {
+		files, err := cloudTrailFiles(ctx, flags.CloudTrail, src.AWS)
+		if err != nil {
+			return err
+		}
+		if _, err := streamEvents(ctx, files, events.StreamOptions{Since: since}, tracker.Apply); err != nil {
+			return err
+		}
+	}
 	results, err := events.Live(ctx, iam.NewFromConfig(caller.Config), caller.Account, tracker.Rows(), evSrc, events.JudgeOptions{Rule: rule.Options{Window: src.Window}, KeepPassing: true})
 	if err != nil {
 		return fmt.Errorf("--since-report: %w", err)
@@ -89,6 +96,14 @@ func addSinceReport(ctx context.Context, flags SinceReportFlags, src SourceFlags
 	}
 	res.Warnings = append(res.Warnings, fmt.Sprintf("--since-report: %d key(s) created after the report judged from CloudTrail", added))
 	return nil
+}
+
+// iamEventsRegion sends LookupEvents to us-east-1 in the aws partition, where IAM's events are
+// recorded; other partitions (aws-cn, aws-us-gov) keep the configured region.
+func iamEventsRegion(o *cloudtrail.Options) {
+	if !strings.HasPrefix(o.Region, "cn-") && !strings.HasPrefix(o.Region, "us-gov-") {
+		o.Region = "us-east-1"
+	}
 }
 
 func judgedAlready(findings []setupkeys.Finding, f setupkeys.Finding) bool {

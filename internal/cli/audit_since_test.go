@@ -16,7 +16,6 @@ func TestSinceReportFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--since-report"}, "needs --cloudtrail"},
 		{[]string{"--cloudtrail", "x"}, "goes with --since-report"},
 		{[]string{"--since-report", "--cloudtrail", "x", "--exact"}, "not with --report, --exact"},
 	} {
