@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -156,52 +154,4 @@ func runCLITTY(t *testing.T, stdin string, args ...string) (int, string, string)
 		errOut.WriteString(msg + "\n")
 	}
 	return code, out.String(), errOut.String()
-}
-
-// At a terminal, apply and rollback show what they will do and act only once the account ID is
-// typed.
-func TestApplyAndRollbackConfirmWithFake(t *testing.T) {
-	srv := fakeaws.New(fakeaws.Options{Seed: 5})
-	t.Cleanup(srv.Close)
-	acct := srv.ManagementAccount()
-	srv.SeedUsers(acct, fakeaws.GenerateOptions{Seed: 5, N: 12})
-	useFake(t, srv)
-	plan := t.TempDir() + "/plan.json"
-	if code, _, errOut := runCLI(t, "", "plan", "--exact", "-o", plan); code != ExitOK {
-		t.Fatalf("plan: exit %d\n%s", code, errOut)
-	}
-	p, err := remediate.LoadPlan(plan)
-	if err != nil || len(p.Actions) == 0 {
-		t.Fatalf("plan: %v %+v", err, p)
-	}
-	before := fakeKeyStatuses(srv, acct)
-
-	code, _, errOut := runCLITTY(t, "yes\n", "apply", plan, "--action", "delete")
-	if code != ExitBadInput || !strings.Contains(errOut, "Will DELETE") || !strings.Contains(errOut, "Type the account ID ("+acct+")") || !strings.Contains(errOut, "not confirmed") {
-		t.Errorf("apply, wrong answer: exit %d\n%s", code, errOut)
-	}
-	if got := fakeKeyStatuses(srv, acct); !maps.Equal(got, before) {
-		t.Error("an unconfirmed apply changed keys")
-	}
-	code, out, errOut := runCLITTY(t, acct+"\n", "apply", plan)
-	if code != ExitOK || !strings.Contains(out, fmt.Sprintf("deactivate: %d deactivated", len(p.Actions))) {
-		t.Fatalf("apply, confirmed: exit %d\n%s\n%s", code, out, errOut)
-	}
-
-	journal := plan + ".journal.jsonl"
-	code, _, errOut = runCLITTY(t, "\n", "rollback", journal)
-	if code != ExitBadInput || !strings.Contains(errOut, "will be re-activated") || !strings.Contains(errOut, fmt.Sprintf("to re-activate %d key", len(p.Actions))) {
-		t.Errorf("rollback, no answer: exit %d\n%s", code, errOut)
-	}
-	code, out, errOut = runCLITTY(t, acct+"\n", "rollback", journal)
-	if code != ExitOK || !strings.Contains(out, fmt.Sprintf("reactivate: %d reactivated", len(p.Actions))) {
-		t.Fatalf("rollback, confirmed: exit %d\n%s\n%s", code, out, errOut)
-	}
-	if got := fakeKeyStatuses(srv, acct); !maps.Equal(got, before) {
-		t.Errorf("after rollback\n got %v\nwant %v", got, before)
-	}
-	// Nothing left to re-activate: no question asked, even without a terminal.
-	if code, out, errOut = runCLI(t, "", "rollback", journal); code != ExitOK || !strings.Contains(out, "by an earlier rollback") {
-		t.Errorf("rollback again: exit %d\n%s\n%s", code, out, errOut)
-	}
 }
