@@ -209,6 +209,9 @@ func progressLine(w io.Writer, withAccount bool) func(remediate.KeyResult) {
 // its outcome: the summary then gives only the counts, so each key is one line on the screen.
 func finishRun(streams IOStreams, sum *remediate.Summary, err error) error {
 	if sum != nil {
+		for _, n := range sum.Notes {
+			fmt.Fprintln(streams.Out, "note: "+termsafe.String(n))
+		}
 		if streams.StdoutIsTTY && streams.StderrIsTTY {
 			writeCounts(streams.Out, sum)
 		} else {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,6 +16,7 @@ import (
 	"github.com/setupkeys/setupkeys/internal/iamx"
 	"github.com/setupkeys/setupkeys/internal/keycheck"
 	"github.com/setupkeys/setupkeys/internal/rule"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // IAM is the part of the IAM API that apply and rollback use: the key check's reads and the
@@ -107,6 +109,8 @@ type Summary struct {
 	Action    Action      `json:"action"`
 	Journal   string      `json:"journal"`
 	Results   []KeyResult `json:"results"`
+	// Notes say what opening the journal did to it (a torn last line cut), for the person.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Failed reports whether any key failed: the run exits non-zero.
@@ -184,13 +188,20 @@ func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
 		return nil, err
 	}
 	defer j.close()
+	digest := planDigest(p)
 	for _, e := range j.entries {
-		if e.PlanID == p.ID && !planAccounts[e.AccountID] {
-			return nil, fmt.Errorf("%w: journal %s records plan %s for account %s", ErrWrongAccount, opts.JournalPath, p.ID, e.AccountID)
+		if e.PlanID != p.ID {
+			continue
+		}
+		if !planAccounts[e.AccountID] {
+			return nil, fmt.Errorf("%w: journal %s records plan %s for account %s", ErrWrongAccount, termsafe.String(opts.JournalPath), p.ID, e.AccountID)
+		}
+		if e.PlanDigest != digest {
+			return nil, fmt.Errorf("%w: %s:%d records plan %s with other content (digest %s, the plan's is %s): the plan was changed after it was applied; nothing was done", ErrBadJournal, termsafe.String(opts.JournalPath), e.Seq, p.ID, termsafe.Excerpt(e.PlanDigest, 80), digest)
 		}
 	}
-	a := &applier{opts: opts, plan: p, j: j, clients: map[string]accountClient{}}
-	sum := &Summary{PlanID: p.ID, AccountID: p.AccountID, Action: opts.Action, Journal: opts.JournalPath, Results: []KeyResult{}}
+	a := &applier{opts: opts, plan: p, j: j, digest: digest, clients: map[string]accountClient{}}
+	sum := &Summary{PlanID: p.ID, AccountID: p.AccountID, Action: opts.Action, Journal: opts.JournalPath, Results: []KeyResult{}, Notes: j.notes}
 	for i, k := range p.Actions {
 		if err := ctx.Err(); err != nil {
 			for _, rest := range p.Actions[i:] {
@@ -214,9 +225,19 @@ func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
 	return sum, nil
 }
 
+// planDigest is the digest every journal entry of the plan carries (Entry.PlanDigest): the
+// plan file's, or for a plan never written, that of the file Save would write.
+func planDigest(p *Plan) string {
+	if p.Digest == "" {
+		p.Write(io.Discard) // sets Digest
+	}
+	return p.Digest
+}
+
 type applier struct {
 	opts    Options
 	plan    *Plan
+	digest  string
 	j       *journal
 	clients map[string]accountClient
 }
@@ -250,7 +271,7 @@ func (a *applier) result(k PlannedKey, o Outcome, reason string) KeyResult {
 }
 
 func (a *applier) entry(k PlannedKey, phase Phase, reason string) Entry {
-	e := Entry{PlanID: a.plan.ID, PlanDigest: a.plan.Digest, AccountID: k.AccountID, Action: a.opts.Action, Phase: phase, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID, Reason: reason}
+	e := Entry{PlanID: a.plan.ID, PlanDigest: a.digest, AccountID: k.AccountID, Action: a.opts.Action, Phase: phase, User: k.User, AccessKeyID: k.KeyID(), FindingID: k.FindingID, Reason: reason}
 	if a.plan.MultiAccount() {
 		e.CallerAccount = a.plan.AccountID
 	}
@@ -299,7 +320,7 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 		r.Earlier = true
 		return r, nil
 	}
-	interrupted := a.j.intentOpen(jk)
+	interrupted := a.j.outcomeOpen(jk)
 	if err := a.hook(StageBeforeCheck, k); err != nil {
 		return KeyResult{}, err
 	}

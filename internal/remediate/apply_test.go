@@ -1,7 +1,9 @@
 package remediate
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -334,7 +337,7 @@ func TestApplyTornJournal(t *testing.T) {
 	Apply(context.Background(), w.plan, o)
 	// The process died in the middle of writing u2's done line.
 	f, _ := os.OpenFile(w.journal, os.O_APPEND|os.O_WRONLY, 0)
-	f.WriteString(`{"time":"2025-05-01T13:00:00Z","plan_id":"` + w.plan.ID + `","run":"x","account_id":"1111`)
+	f.WriteString(`{"seq":4,"prev":"0123","time":"2025-05-01T13:00:00Z","plan_id":"` + w.plan.ID + `","run":"x","account_id":"1111`)
 	f.Close()
 	if _, err := ReadJournal(w.journal); err != nil {
 		t.Fatalf("ReadJournal with a torn line: %v", err)
@@ -351,22 +354,43 @@ func TestApplyTornJournal(t *testing.T) {
 	}
 }
 
+// chainLines numbers, sums and chains JSON objects as the journal writes them, so a test can
+// write entries with any content and still pass the chain check. An object that does not decode
+// as an Entry is written with a made-up sum.
+func chainLines(objs ...string) string {
+	var b strings.Builder
+	prev := ""
+	for i, o := range objs {
+		var e Entry
+		sum := "none"
+		if json.Unmarshal([]byte(o), &e) == nil {
+			e.Seq, e.Prev = i+1, prev
+			sum, _ = entrySum(e)
+		}
+		line := fmt.Sprintf(`{"seq":%d,"prev":%q,`, i+1, prev) + strings.TrimSuffix(strings.TrimPrefix(o, "{"), "}") + fmt.Sprintf(`,"sum":%q}`, sum)
+		prev = sum
+		b.WriteString(line + "\n")
+	}
+	return b.String()
+}
+
 func TestJournalDamage(t *testing.T) {
 	w := newWorld(t, 1)
 	os.WriteFile(w.journal, []byte("{\"time\":\"2025-05-01T13:00:00Z\"}\nnot json\n"), 0o600)
-	if _, err := Apply(context.Background(), w.plan, w.opts("")); !errors.Is(err, ErrBadJournal) || !strings.Contains(err.Error(), "journal.jsonl:1") {
+	if _, err := Apply(context.Background(), w.plan, w.opts("")); !errors.Is(err, ErrBadJournal) || !strings.Contains(err.Error(), "is not a setupkeys journal") {
 		t.Errorf("err = %v", err)
 	}
-	os.WriteFile(w.journal, []byte(`{"time":"2025-05-01T13:00:00Z","plan_id":"p","access_key_id":"K","action":"deactivate","phase":"done","extra":1}`+"\n"), 0o600)
+	os.WriteFile(w.journal, []byte(chainLines(`{"time":"2025-05-01T13:00:00Z","plan_id":"p","access_key_id":"K","action":"deactivate","phase":"done","extra":1}`)), 0o600)
 	if _, err := Apply(context.Background(), w.plan, w.opts("")); !errors.Is(err, ErrBadJournal) {
 		t.Errorf("unknown field: %v", err)
 	}
 
 	// Found by FuzzReadJournal: lines that decoded but that Apply and Rollback would misread.
-	good := `{"time":"2025-05-01T13:00:00Z","plan_id":"p","run":"r","account_id":"111111111111","action":"deactivate","phase":"done","user":"u1","access_key_id":"AKIAKEY0000000000001"}`
+	intent := `{"time":"2025-05-01T13:00:00Z","plan_id":"p","plan_digest":"d","run":"r","account_id":"111111111111","action":"deactivate","phase":"intent","user":"u1","access_key_id":"AKIAKEY0000000000001"}`
+	good := strings.Replace(intent, `"intent"`, `"done"`, 1)
 	for _, tt := range []struct{ name, line, want string }{
-		{"text after the entry", good + "0", "172: more than one JSON value"},
-		{"two entries run together", good + good, "172: more than one JSON value"},
+		{"text after the entry", good + "0", "more than one JSON value"},
+		{"two entries run together", good + good, "more than one JSON value"},
 		{"duplicate phase", strings.Replace(good, `"phase":"done"`, `"phase":"intent","phase":"done"`, 1), `field "phase" appears twice`},
 		{"case variant", strings.Replace(good, `"phase"`, `"Phase"`, 1), `unknown field "Phase"`},
 		{"unknown action", strings.Replace(good, `"deactivate"`, `"deactivatf"`, 1), `unknown action "deactivatf"`},
@@ -374,15 +398,18 @@ func TestJournalDamage(t *testing.T) {
 		{"no user", strings.Replace(good, `"u1"`, `""`, 1), "not a setupkeys journal entry"},
 		{"no account", strings.Replace(good, `"111111111111"`, `""`, 1), "not a setupkeys journal entry"},
 		{"no time", strings.Replace(good, `"2025-05-01T13:00:00Z"`, `null`, 1), "not a setupkeys journal entry"},
+		{"done by another run", strings.Replace(good, `"run":"r"`, `"run":"forged"`, 1), "a done entry without the intent it completes"},
+		{"done of another key", strings.Replace(good, `0001"`, `0002"`, 1), "a done entry without the intent it completes"},
+		{"other plan digest", strings.Replace(good, `"plan_digest":"d"`, `"plan_digest":"e"`, 1), "recorded with another digest"},
 	} {
-		os.WriteFile(w.journal, []byte(good+"\n"+tt.line+"\n"), 0o600)
+		os.WriteFile(w.journal, []byte(chainLines(intent, tt.line)), 0o600)
 		if _, err := ReadJournal(w.journal); !errors.Is(err, ErrBadJournal) || !strings.Contains(err.Error(), "journal.jsonl:2:") || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v", tt.name, err)
 		}
 	}
-	os.WriteFile(w.journal, []byte(good+"\n"), 0o600)
+	os.WriteFile(w.journal, []byte(chainLines(intent, good)), 0o600)
 	if _, err := ReadJournal(w.journal); err != nil {
-		t.Errorf("good line: %v", err)
+		t.Errorf("good lines: %v", err)
 	}
 }
 
@@ -700,4 +727,131 @@ func mustReadJournal(t *testing.T, path string) []Entry {
 		t.Fatal(err)
 	}
 	return entries
+}
+
+// The journal never destroys data: a file that is not a journal, a symbolic link (dangling or
+// not), a FIFO or a device is refused with ErrBadJournal and left as it was.
+func TestJournalNeverDestroysData(t *testing.T) {
+	w := newWorld(t, 1)
+	dir := t.TempDir()
+	other := filepath.Join(dir, "token")
+	os.WriteFile(other, []byte("ghp_secret-token-without-newline"), 0o600)
+	link := filepath.Join(dir, "link.jsonl")
+	os.Symlink(other, link)
+	dangling := filepath.Join(dir, "dangling.jsonl")
+	target := filepath.Join(dir, "created-by-nobody")
+	os.Symlink(target, dangling)
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	note := filepath.Join(dir, "note.txt")
+	os.WriteFile(note, []byte("a note\nsecond line\n"), 0o600)
+	for _, tt := range []struct{ name, path, want string }{
+		{"a token without newline", other, "is not a setupkeys journal"},
+		{"a note", note, "is not a setupkeys journal"},
+		{"a symlink", link, "is a symbolic link: refusing to follow it"},
+		{"a dangling symlink", dangling, "is a symbolic link: refusing to follow it"},
+		{"a FIFO", fifo, "is not a regular file"},
+		{"/dev/zero", "/dev/zero", "is not a regular file"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := w.opts("")
+			o.JournalPath = tt.path
+			_, err := Apply(context.Background(), w.plan, o)
+			if !errors.Is(err, ErrBadJournal) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrBadJournal with %q", err, tt.want)
+			}
+			_, err = Rollback(context.Background(), RollbackOptions{JournalPath: tt.path, Client: w.iam, CallerAccount: acct})
+			if !errors.Is(err, ErrBadJournal) {
+				t.Fatalf("rollback: err = %v", err)
+			}
+			if _, err := ReadJournal(tt.path); !errors.Is(err, ErrBadJournal) {
+				t.Fatalf("ReadJournal: err = %v", err)
+			}
+		})
+	}
+	if b, _ := os.ReadFile(other); string(b) != "ghp_secret-token-without-newline" {
+		t.Errorf("the token file was changed: %q", b)
+	}
+	if b, _ := os.ReadFile(note); string(b) != "a note\nsecond line\n" {
+		t.Errorf("the note was changed: %q", b)
+	}
+	if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the dangling link's target was created: %v", err)
+	}
+	if log := w.iam.writeLog(); len(log) != 0 {
+		t.Errorf("writes: %q", log)
+	}
+}
+
+// A complete last entry that lacks only its newline is kept (its key is not acted on again and
+// rollback restores it); a torn one is cut and a note says so.
+func TestJournalLastLine(t *testing.T) {
+	w := newWorld(t, 2)
+	if _, err := Apply(context.Background(), w.plan, w.opts("")); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(w.journal)
+	os.WriteFile(w.journal, bytes.TrimSuffix(data, []byte("\n")), 0o600)
+	entries, err := ReadJournal(w.journal)
+	if err != nil || len(entries) != 4 {
+		t.Fatalf("ReadJournal: %d entries, %v", len(entries), err)
+	}
+	sum, err := Apply(context.Background(), w.plan, w.opts(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:deactivated(earlier)", "u2:deactivated(earlier)"})
+	if len(sum.Notes) != 0 {
+		t.Errorf("notes: %q", sum.Notes)
+	}
+	if b, _ := os.ReadFile(w.journal); !bytes.Equal(b, data) {
+		t.Errorf("the journal is not the original with its newline back:\n%s", b)
+	}
+	rs, err := Rollback(context.Background(), RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct, VerifyDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "rollback", outcomes(rs), []string{"u1:reactivated", "u2:reactivated"})
+
+	// A torn line is cut, and said.
+	data, _ = os.ReadFile(w.journal)
+	os.WriteFile(w.journal, append(data, `{"seq":9,"prev":"ab`...), 0o600)
+	rs, err = Rollback(context.Background(), RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Notes) != 1 || !strings.Contains(rs.Notes[0], "cut a torn last line (line 9, 19 bytes)") {
+		t.Errorf("notes: %q", rs.Notes)
+	}
+	if b, _ := os.ReadFile(w.journal); !bytes.Equal(b, data) {
+		t.Errorf("the torn line was not cut exactly:\n%s", b)
+	}
+}
+
+// A line edited, inserted or appended by hand breaks the chain: apply and rollback refuse the
+// journal naming the line, and nothing is re-activated.
+func TestJournalForgedLine(t *testing.T) {
+	w := newWorld(t, 2)
+	if _, err := Apply(context.Background(), w.plan, w.opts("")); err != nil {
+		t.Fatal(err)
+	}
+	orig, _ := os.ReadFile(w.journal)
+	lines := strings.SplitAfter(string(orig), "\n")
+	forgedDone := strings.Replace(lines[3], "AKIAKEY0000000000002", "AKIAKEY0000000000009", 1)
+	for _, tt := range []struct{ name, journal, line string }{
+		{"edited", lines[0] + lines[1] + strings.Replace(lines[2], `"u2"`, `"u3"`, 1) + lines[3], ":3: the entry does not match its sum"},
+		{"last edited", lines[0] + lines[1] + lines[2] + strings.Replace(lines[3], `"u2"`, `"u3"`, 1), ":4: the entry does not match its sum"},
+		{"inserted", lines[0] + lines[1] + lines[1] + lines[2] + lines[3], ":3:"},
+		{"appended", string(orig) + forgedDone, ":5:"},
+		{"removed", lines[0] + lines[2] + lines[3], ":2:"},
+	} {
+		os.WriteFile(w.journal, []byte(tt.journal), 0o600)
+		_, err := Rollback(context.Background(), RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct})
+		if !errors.Is(err, ErrBadJournal) || !strings.Contains(err.Error(), "journal.jsonl"+tt.line) {
+			t.Errorf("%s: err = %v", tt.name, err)
+		}
+	}
+	check(t, "writes", w.iam.writeLog(), []string{"UpdateAccessKey Inactive AKIAKEY0000000000001=1", "UpdateAccessKey Inactive AKIAKEY0000000000002=1"})
 }

@@ -3,6 +3,7 @@
 package remediate
 
 import (
+	"errors"
 	"os"
 	"syscall"
 )
@@ -16,3 +17,11 @@ func lockFile(f *os.File) error {
 func unlockFile(f *os.File) {
 	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
+
+// openFlags are added to every journal open: never follow a symbolic link (one planted in a
+// shared directory would redirect the journal onto another file), and never block opening a
+// FIFO (it is refused as not a regular file right after).
+const openFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+
+// isSymlinkLoop reports the error O_NOFOLLOW gives for a symbolic link.
+func isSymlinkLoop(err error) bool { return errors.Is(err, syscall.ELOOP) }

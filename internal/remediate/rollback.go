@@ -47,8 +47,9 @@ type RollbackOptions struct {
 
 // RollbackCandidate is a key a journal deactivated, with what the journal says became of it.
 type RollbackCandidate struct {
-	PlanID    string
-	AccountID string
+	PlanID     string
+	PlanDigest string
+	AccountID  string
 	// CallerAccount is the multi-account plan's caller account ("" for a single-account plan).
 	CallerAccount string
 	User          string
@@ -91,7 +92,7 @@ func Candidates(entries []Entry, planID string) []RollbackCandidate {
 		t := e.Time
 		switch e.Action {
 		case ActionDeactivate:
-			c := RollbackCandidate{PlanID: e.PlanID, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID, Deactivated: e.Time, Recovered: e.Recovered}
+			c := RollbackCandidate{PlanID: e.PlanID, PlanDigest: e.PlanDigest, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID, Deactivated: e.Time, Recovered: e.Recovered}
 			if !seen {
 				idx[e.AccessKeyID] = len(out)
 				out = append(out, c)
@@ -106,7 +107,7 @@ func Candidates(entries []Entry, planID string) []RollbackCandidate {
 		case ActionDelete:
 			if !seen {
 				idx[e.AccessKeyID] = len(out)
-				out = append(out, RollbackCandidate{PlanID: e.PlanID, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID})
+				out = append(out, RollbackCandidate{PlanID: e.PlanID, PlanDigest: e.PlanDigest, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID})
 				i = len(out) - 1
 			}
 			out[i].Deleted = &t
@@ -149,7 +150,7 @@ func Rollback(ctx context.Context, opts RollbackOptions) (*Summary, error) {
 			return nil, fmt.Errorf("rollback: the journal deactivated keys in account %s and nothing reaches it (no ClientFor)", c.AccountID)
 		}
 	}
-	sum := &Summary{PlanID: opts.PlanID, AccountID: opts.CallerAccount, Action: ActionReactivate, Journal: opts.JournalPath, Results: []KeyResult{}}
+	sum := &Summary{PlanID: opts.PlanID, AccountID: opts.CallerAccount, Action: ActionReactivate, Journal: opts.JournalPath, Results: []KeyResult{}, Notes: j.notes}
 	r := &roller{opts: opts, j: j, clients: map[string]accountClient{}}
 	for i, c := range cands {
 		if err := ctx.Err(); err != nil {
@@ -221,7 +222,7 @@ func (r *roller) result(c RollbackCandidate, o Outcome, reason string) KeyResult
 }
 
 func (r *roller) entry(c RollbackCandidate, phase Phase, reason string) Entry {
-	return Entry{PlanID: c.PlanID, AccountID: c.AccountID, CallerAccount: c.CallerAccount, Action: ActionReactivate, Phase: phase, User: c.User, AccessKeyID: c.AccessKeyID, FindingID: c.FindingID, Reason: reason}
+	return Entry{PlanID: c.PlanID, PlanDigest: c.PlanDigest, AccountID: c.AccountID, CallerAccount: c.CallerAccount, Action: ActionReactivate, Phase: phase, User: c.User, AccessKeyID: c.AccessKeyID, FindingID: c.FindingID, Reason: reason}
 }
 
 func (r *roller) finish(c RollbackCandidate, phase Phase, o Outcome, reason string) (KeyResult, error) {
@@ -258,7 +259,7 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 		// Decided from the journal alone, like a deletion: nothing is checked or written.
 		return r.result(c, OutcomeSkipped, RecoveredSkipReason), nil
 	}
-	interrupted := r.j.intentOpen(jk)
+	interrupted := r.j.outcomeOpen(jk)
 	if err := r.hook(StageBeforeCheck, c); err != nil {
 		return KeyResult{}, err
 	}
