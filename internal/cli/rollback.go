@@ -217,6 +217,10 @@ func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, ca
 			state = "deleted " + c.Deleted.UTC().Format(time.RFC3339) + ": cannot be restored"
 		case c.Reactivated != nil:
 			state = "re-activated already " + c.Reactivated.UTC().Format(time.RFC3339)
+		case c.Unsettled && includeRecovered:
+			state = "deactivation interrupted " + c.Deactivated.UTC().Format(time.RFC3339) + ", outcome unknown: will be re-activated if Inactive (--include-recovered)"
+		case c.Unsettled:
+			state = "deactivation interrupted " + c.Deactivated.UTC().Format(time.RFC3339) + ", outcome unknown: left alone (--include-recovered to re-activate it if Inactive)"
 		case c.Recovered && includeRecovered:
 			state = "found inactive after an interrupted run " + c.Deactivated.UTC().Format(time.RFC3339) + ": will be re-activated (--include-recovered)"
 		case c.Recovered:

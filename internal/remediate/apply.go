@@ -9,11 +9,14 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/iamx"
+	"github.com/setupkeys/setupkeys/internal/interrupt"
 	"github.com/setupkeys/setupkeys/internal/keycheck"
 	"github.com/setupkeys/setupkeys/internal/rule"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
@@ -28,22 +31,6 @@ type IAM interface {
 }
 
 var _ IAM = (*iam.Client)(nil)
-
-// Stage is a point in one key's processing where a test hook runs.
-type Stage string
-
-const (
-	// StageBeforeCheck: before the key is re-checked.
-	StageBeforeCheck Stage = "before-check"
-	// StageAfterIntent: the intent entry is on disk, the IAM call not made.
-	StageAfterIntent Stage = "after-intent"
-	// StageAfterCall: the IAM call succeeded, its done entry not written.
-	StageAfterCall Stage = "after-call"
-)
-
-// Hook runs at each stage for each key. Returning an error stops the run on the spot, writing
-// nothing more, as a crash would; the error comes back from Apply or Rollback. For tests only.
-type Hook func(stage Stage, key PlannedKey) error
 
 // Options configure Apply.
 type Options struct {
@@ -65,9 +52,15 @@ type Options struct {
 	// OnResult, when set, is called with each key's result as soon as it is known.
 	OnResult func(KeyResult)
 	// Now is the clock for journal entries; nil means time.Now.
-	Now  func() time.Time
-	Hook Hook
+	Now func() time.Time
+	// CallTimeout bounds each IAM write once sent, even after the run's context is cancelled
+	// (a first Ctrl-C lets the call in flight finish); 0 means DefaultCallTimeout.
+	CallTimeout time.Duration
 }
+
+// DefaultCallTimeout bounds one IAM write, all its attempts included, when the client sets no
+// tighter bound of its own.
+const DefaultCallTimeout = 2 * time.Minute
 
 // Outcome is what happened to one key.
 type Outcome string
@@ -79,8 +72,12 @@ const (
 	// OutcomeSkipped: a precondition no longer held (gone, already inactive, used since the
 	// plan); nothing was done.
 	OutcomeSkipped Outcome = "skipped"
-	// OutcomeFailed: the check or the call failed; a re-run with the same journal tries again.
+	// OutcomeFailed: the check or the call failed (IAM answered with an error, or the key
+	// could not be verified); a re-run with the same journal tries again.
 	OutcomeFailed Outcome = "failed"
+	// OutcomeUnknown: the call was sent but no answer came (it timed out or the connection
+	// was cut): IAM may or may not have acted. A re-run resolves it from the key's live state.
+	OutcomeUnknown Outcome = "unknown"
 	// OutcomeNotRestorable: Rollback cannot bring the key back (it was deleted).
 	OutcomeNotRestorable Outcome = "not-restorable"
 )
@@ -113,10 +110,10 @@ type Summary struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// Failed reports whether any key failed: the run exits non-zero.
+// Failed reports whether any key failed or has an unknown outcome: the run exits non-zero.
 func (s *Summary) Failed() bool {
 	for _, r := range s.Results {
-		if r.Outcome == OutcomeFailed {
+		if r.Outcome == OutcomeFailed || r.Outcome == OutcomeUnknown {
 			return true
 		}
 	}
@@ -135,6 +132,35 @@ func (s *Summary) NothingApplied() bool {
 	return len(s.Results) > 0
 }
 
+// notAttempted is the reason for keys left when the run was stopped.
+func notAttempted(ctx context.Context) string {
+	if ie := interrupt.Cause(ctx); ie != nil {
+		return "not attempted: the run was interrupted; run the same command again to resume"
+	}
+	return "not attempted: the run was stopped (" + context.Cause(ctx).Error() + ")"
+}
+
+// errNotAttempted is returned by one() when the run was stopped before the key was acted on;
+// nothing was journalled for it.
+var errNotAttempted = errors.New("not attempted")
+
+// callContext is the context of an IAM write: it outlives the run's cancellation (a first
+// signal lets a call in flight finish and be journalled) but is bounded by timeout.
+func callContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		timeout = DefaultCallTimeout
+	}
+	return context.WithTimeout(context.WithoutCancel(ctx), timeout)
+}
+
+// answered reports whether IAM answered the call (with an error): then nothing was changed.
+// Without an answer (a timeout, a cut connection) the call may have been carried out.
+func answered(err error) bool {
+	var re *awshttp.ResponseError
+	var api smithy.APIError
+	return errors.As(err, &re) || errors.As(err, &api)
+}
+
 // Counts tallies the results by outcome.
 func (s *Summary) Counts() map[Outcome]int {
 	c := map[Outcome]int{}
@@ -149,7 +175,7 @@ func (s *Summary) Counts() map[Outcome]int {
 // refuses an invalid or unresolved plan, a plan for another account than CallerAccount, and a
 // journal held by another process. Per-key problems do not stop the run: they are results.
 // The returned Summary is non-nil whenever the run started; an error with it means the run
-// stopped early (a journal write failed, the context ended, a hook stopped it).
+// stopped early (a journal write failed, the context ended).
 func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
 	if opts.Action == "" {
 		opts.Action = ActionDeactivate
@@ -203,17 +229,17 @@ func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
 	a := &applier{opts: opts, plan: p, j: j, digest: digest, clients: map[string]accountClient{}}
 	sum := &Summary{PlanID: p.ID, AccountID: p.AccountID, Action: opts.Action, Journal: opts.JournalPath, Results: []KeyResult{}, Notes: j.notes}
 	for i, k := range p.Actions {
-		if err := ctx.Err(); err != nil {
+		r, err := a.one(ctx, k)
+		if errors.Is(err, errNotAttempted) {
 			for _, rest := range p.Actions[i:] {
-				r := a.result(rest, OutcomeFailed, "not attempted: the run was interrupted ("+err.Error()+")")
+				r := a.result(rest, OutcomeFailed, notAttempted(ctx))
 				sum.Results = append(sum.Results, r)
 				if opts.OnResult != nil {
 					opts.OnResult(r)
 				}
 			}
-			return sum, err
+			return sum, context.Cause(ctx)
 		}
-		r, err := a.one(ctx, k)
 		if err != nil {
 			return sum, err
 		}
@@ -278,16 +304,6 @@ func (a *applier) entry(k PlannedKey, phase Phase, reason string) Entry {
 	return e
 }
 
-func (a *applier) hook(stage Stage, k PlannedKey) error {
-	if a.opts.Hook == nil {
-		return nil
-	}
-	if err := a.opts.Hook(stage, k); err != nil {
-		return fmt.Errorf("stopped at %s for %s: %w", stage, setupkeys.MaskKeyID(k.KeyID()), err)
-	}
-	return nil
-}
-
 func (a *applier) doneOutcome() Outcome {
 	if a.opts.Action == ActionDelete {
 		return OutcomeDeleted
@@ -321,15 +337,21 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 		return r, nil
 	}
 	interrupted := a.j.outcomeOpen(jk)
-	if err := a.hook(StageBeforeCheck, k); err != nil {
-		return KeyResult{}, err
+	if ctx.Err() != nil {
+		return KeyResult{}, errNotAttempted
 	}
 	client, err := clientFor(ctx, a.clients, k.AccountID, a.opts.CallerAccount, a.opts.Client, a.opts.ClientFor)
 	if err != nil {
+		if ctx.Err() != nil {
+			return KeyResult{}, errNotAttempted
+		}
 		return a.finish(k, PhaseFailed, OutcomeFailed, fmt.Sprintf("cannot reach account %s: %v", k.AccountID, err))
 	}
 	cur, err := a.checkKey(ctx, client, k)
 	if err != nil {
+		if ctx.Err() != nil {
+			return KeyResult{}, errNotAttempted
+		}
 		return a.finish(k, PhaseFailed, OutcomeFailed, "cannot check the key: "+err.Error())
 	}
 	if interrupted {
@@ -352,17 +374,26 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 	if why := a.precondition(ctx, client, k, cur); why != "" {
 		return a.finish(k, PhaseSkipped, OutcomeSkipped, why)
 	}
+	// From the intent to the outcome's entry, a first signal waits: the call is carried out
+	// or times out, and what happened is journalled.
+	release := interrupt.Hold(ctx)
+	defer release()
+	if ctx.Err() != nil {
+		return KeyResult{}, errNotAttempted
+	}
 	if err := a.j.append(a.entry(k, PhaseIntent, "")); err != nil {
 		return KeyResult{}, err
 	}
-	if err := a.hook(StageAfterIntent, k); err != nil {
-		return KeyResult{}, err
-	}
+	callCtx, cancel := callContext(ctx, a.opts.CallTimeout)
+	defer cancel()
 	switch a.opts.Action {
 	case ActionDelete:
-		_, err = client.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID())}, writeRetry)
+		_, err = client.DeleteAccessKey(callCtx, &iam.DeleteAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID())}, writeRetry)
 	default:
-		_, err = client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID()), Status: types.StatusTypeInactive}, writeRetry)
+		_, err = client.UpdateAccessKey(callCtx, &iam.UpdateAccessKeyInput{UserName: aws.String(k.User), AccessKeyId: aws.String(k.KeyID()), Status: types.StatusTypeInactive}, writeRetry)
+	}
+	if err != nil && !answered(err) {
+		return a.finish(k, PhaseUnknown, OutcomeUnknown, fmt.Sprintf("%s sent but no answer came (%v): IAM may or may not have acted; run again with the same journal to resolve it from the key's live state", a.opts.Action, err))
 	}
 	if err != nil {
 		if iamx.IsNoSuchEntity(err) {
@@ -374,9 +405,6 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 			return a.finish(k, PhaseSkipped, OutcomeSkipped, "the key was gone when acted on; nothing was done")
 		}
 		return a.finish(k, PhaseFailed, OutcomeFailed, fmt.Sprintf("%s failed: %v", a.opts.Action, err))
-	}
-	if err := a.hook(StageAfterCall, k); err != nil {
-		return KeyResult{}, err
 	}
 	return a.finish(k, PhaseDone, a.doneOutcome(), "")
 }

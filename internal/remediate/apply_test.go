@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
 	"github.com/setupkeys/setupkeys"
 )
 
@@ -46,6 +49,8 @@ func newWorld(t *testing.T, n int) *world {
 }
 
 func key(i int) string { return fmt.Sprintf("AKIAKEY%013d", i) }
+
+func userName(i int) string { return fmt.Sprintf("u%d", i) }
 
 func (w *world) opts(action Action) Options {
 	return Options{Action: action, JournalPath: w.journal, Client: w.iam, CallerAccount: acct, Now: func() time.Time { return planNow.Add(time.Hour) }}
@@ -256,18 +261,6 @@ func TestApplyJournalBusy(t *testing.T) {
 	}
 }
 
-// errCrash stands for the process dying.
-var errCrash = errors.New("simulated crash")
-
-func crashAt(stage Stage, keyID string) Hook {
-	return func(s Stage, k PlannedKey) error {
-		if s == stage && k.KeyID() == keyID {
-			return errCrash
-		}
-		return nil
-	}
-}
-
 func TestApplyConvergesAfterCrash(t *testing.T) {
 	for _, tt := range []struct {
 		stage       Stage
@@ -297,13 +290,14 @@ func TestApplyConvergesAfterCrash(t *testing.T) {
 		t.Run(string(tt.stage), func(t *testing.T) {
 			w := newWorld(t, 3)
 			o := w.opts("")
-			o.Hook = crashAt(tt.stage, key(2))
-			sum, err := Apply(context.Background(), w.plan, o)
-			if !errors.Is(err, errCrash) {
-				t.Fatalf("err = %v", err)
+			o.Client = w.crashAt(tt.stage, 2)
+			var before []string
+			o.OnResult = func(r KeyResult) { before = append(before, r.User+":"+string(r.Outcome)) }
+			if !Crashed(func() { Apply(context.Background(), w.plan, o) }) {
+				t.Fatal("did not crash")
 			}
-			check(t, "before the crash", outcomes(sum), []string{"u1:deactivated"})
-			sum, err = Apply(context.Background(), w.plan, w.opts(""))
+			check(t, "before the crash", before, []string{"u1:deactivated"})
+			sum, err := Apply(context.Background(), w.plan, w.opts(""))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,9 +311,9 @@ func TestApplyConvergesAfterCrash(t *testing.T) {
 func TestApplyDeleteCrashRecovery(t *testing.T) {
 	w := newWorld(t, 2)
 	o := w.opts(ActionDelete)
-	o.Hook = crashAt(StageAfterCall, key(1))
-	if _, err := Apply(context.Background(), w.plan, o); !errors.Is(err, errCrash) {
-		t.Fatal(err)
+	o.Client = w.crashAt(StageAfterCall, 1)
+	if !Crashed(func() { Apply(context.Background(), w.plan, o) }) {
+		t.Fatal("did not crash")
 	}
 	sum, err := Apply(context.Background(), w.plan, w.opts(ActionDelete))
 	if err != nil {
@@ -333,8 +327,8 @@ func TestApplyDeleteCrashRecovery(t *testing.T) {
 func TestApplyTornJournal(t *testing.T) {
 	w := newWorld(t, 2)
 	o := w.opts("")
-	o.Hook = crashAt(StageAfterCall, key(2))
-	Apply(context.Background(), w.plan, o)
+	o.Client = w.crashAt(StageAfterCall, 2)
+	Crashed(func() { Apply(context.Background(), w.plan, o) })
 	// The process died in the middle of writing u2's done line.
 	f, _ := os.OpenFile(w.journal, os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString(`{"seq":4,"prev":"0123","time":"2025-05-01T13:00:00Z","plan_id":"` + w.plan.ID + `","run":"x","account_id":"1111`)
@@ -504,8 +498,8 @@ func TestRollbackDeletedKeysCannotComeBack(t *testing.T) {
 	w := newWorld(t, 2)
 	Apply(context.Background(), w.plan, w.opts(ActionDeactivate))
 	o := w.opts(ActionDelete)
-	o.Hook = crashAt(StageBeforeCheck, key(2)) // only u1's key gets deleted
-	Apply(context.Background(), w.plan, o)
+	o.Client = w.crashAt(StageBeforeCheck, 2) // only u1's key gets deleted
+	Crashed(func() { Apply(context.Background(), w.plan, o) })
 	sum, err := Rollback(context.Background(), RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct})
 	if err != nil {
 		t.Fatal(err)
@@ -531,11 +525,11 @@ func TestRollbackCrash(t *testing.T) {
 		t.Run(string(stage), func(t *testing.T) {
 			w := newWorld(t, 2)
 			Apply(context.Background(), w.plan, w.opts(""))
-			ro := RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct, Hook: crashAt(stage, key(1))}
-			if _, err := Rollback(context.Background(), ro); !errors.Is(err, errCrash) {
-				t.Fatal(err)
+			ro := RollbackOptions{JournalPath: w.journal, Client: w.crashAt(stage, 1), CallerAccount: acct}
+			if !Crashed(func() { Rollback(context.Background(), ro) }) {
+				t.Fatal("did not crash")
 			}
-			ro.Hook = nil
+			ro.Client = w.iam
 			sum, err := Rollback(context.Background(), ro)
 			if err != nil {
 				t.Fatal(err)
@@ -650,9 +644,9 @@ func TestRollbackRecoveredDeactivation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t, 3)
 			o := w.opts("")
-			o.Hook = crashAt(tt.stage, key(2))
-			if _, err := Apply(context.Background(), w.plan, o); !errors.Is(err, errCrash) {
-				t.Fatal(err)
+			o.Client = w.crashAt(tt.stage, 2)
+			if !Crashed(func() { Apply(context.Background(), w.plan, o) }) {
+				t.Fatal("did not crash")
 			}
 			if tt.admin {
 				w.iam.UpdateAccessKeyDirect(key(2), "Inactive")
@@ -703,8 +697,8 @@ func TestRollbackRecoveredDeactivation(t *testing.T) {
 func TestRollbackAfterRecoveredThenRealDeactivation(t *testing.T) {
 	w := newWorld(t, 1)
 	o := w.opts("")
-	o.Hook = crashAt(StageAfterCall, key(1))
-	Apply(context.Background(), w.plan, o)
+	o.Client = w.crashAt(StageAfterCall, 1)
+	Crashed(func() { Apply(context.Background(), w.plan, o) })
 	Apply(context.Background(), w.plan, w.opts(""))
 	ro := RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct, IncludeRecovered: true, VerifyDelay: time.Millisecond}
 	if sum, err := Rollback(context.Background(), ro); err != nil || outcomes(sum)[0] != "u1:reactivated" {
@@ -854,4 +848,114 @@ func TestJournalForgedLine(t *testing.T) {
 		}
 	}
 	check(t, "writes", w.iam.writeLog(), []string{"UpdateAccessKey Inactive AKIAKEY0000000000001=1", "UpdateAccessKey Inactive AKIAKEY0000000000002=1"})
+}
+
+// lostAnswer is an IAM client whose write for KeyID is carried out but whose answer never
+// arrives: the call times out, as behind a stalled connection.
+type lostAnswer struct {
+	IAM
+	keyID string
+}
+
+func (l *lostAnswer) UpdateAccessKey(ctx context.Context, in *iam.UpdateAccessKeyInput, opts ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error) {
+	out, err := l.IAM.UpdateAccessKey(ctx, in, opts...)
+	if aws.ToString(in.AccessKeyId) == l.keyID {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return out, err
+}
+
+// An answer lost after IAM acted is journalled as unknown, never as failed or skipped; the
+// re-run resolves it from the live state as recovered and rollback --include-recovered undoes
+// it. A cancelled run's call in flight still finishes and is journalled.
+func TestApplyLostAnswerIsRecovered(t *testing.T) {
+	w := newWorld(t, 2)
+	o := w.opts("")
+	o.Client = &lostAnswer{IAM: w.iam, keyID: key(1)}
+	o.CallTimeout = 50 * time.Millisecond
+	sum, err := Apply(context.Background(), w.plan, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:unknown", "u2:deactivated"})
+	if !sum.Failed() || !strings.Contains(sum.Results[0].Reason, "no answer came") {
+		t.Errorf("failed %v, reason %q", sum.Failed(), sum.Results[0].Reason)
+	}
+	check(t, "journal", journalLines(t, w.journal), []string{"deactivate intent u1", "deactivate unknown u1", "deactivate intent u2", "deactivate done u2"})
+
+	// Straight away, without a re-apply: rollback leaves it alone by default, restores it
+	// with --include-recovered.
+	ro := RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct, VerifyDelay: time.Millisecond}
+	rs, err := Rollback(context.Background(), ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "rollback", outcomes(rs), []string{"u1:skipped", "u2:reactivated"})
+	if rs.Results[0].Reason != UnsettledSkipReason || w.iam.status(key(1)) != "Inactive" {
+		t.Errorf("reason %q, status %s", rs.Results[0].Reason, w.iam.status(key(1)))
+	}
+	ro.IncludeRecovered = true
+	rs, err = Rollback(context.Background(), ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "rollback --include-recovered", outcomes(rs), []string{"u1:reactivated", "u2:reactivated(earlier)"})
+	if w.iam.status(key(1)) != "Active" {
+		t.Errorf("u1's key is %s", w.iam.status(key(1)))
+	}
+}
+
+// Killed after IAM acted (kill -9: the journal holds the intent only): the re-run records the
+// key as recovered, and rollback --include-recovered, even straight after the kill, restores it.
+func TestRollbackStraightAfterKill(t *testing.T) {
+	w := newWorld(t, 2)
+	o := w.opts("")
+	o.Client = w.crashAt(StageAfterCall, 2)
+	Crashed(func() { Apply(context.Background(), w.plan, o) })
+	ro := RollbackOptions{JournalPath: w.journal, Client: w.iam, CallerAccount: acct, VerifyDelay: time.Millisecond}
+	cands := Candidates(mustRead(t, w.journal), "")
+	if len(cands) != 2 || !cands[1].Unsettled || !cands[1].Restorable(true) || cands[1].Restorable(false) {
+		t.Fatalf("candidates %+v", cands)
+	}
+	ro.IncludeRecovered = true
+	rs, err := Rollback(context.Background(), ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "rollback", outcomes(rs), []string{"u1:reactivated", "u2:reactivated"})
+	if w.iam.status(key(2)) != "Active" {
+		t.Errorf("u2's key is %s", w.iam.status(key(2)))
+	}
+}
+
+// A cancelled context (the first Ctrl-C) stops new work: keys not reached are "not attempted"
+// and nothing about them is journalled or changed.
+func TestApplyCancelledStopsNewWork(t *testing.T) {
+	w := newWorld(t, 3)
+	ctx, cancel := context.WithCancel(context.Background())
+	o := w.opts("")
+	o.OnResult = func(r KeyResult) {
+		if r.User == "u1" {
+			cancel()
+		}
+	}
+	sum, err := Apply(ctx, w.plan, o)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	check(t, "outcomes", outcomes(sum), []string{"u1:deactivated", "u2:failed", "u3:failed"})
+	check(t, "journal", journalLines(t, w.journal), []string{"deactivate intent u1", "deactivate done u1"})
+	if !strings.Contains(sum.Results[1].Reason, "not attempted") {
+		t.Errorf("reason %q", sum.Results[1].Reason)
+	}
+}
+
+func mustRead(t *testing.T, path string) []Entry {
+	t.Helper()
+	e, err := ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }

@@ -69,7 +69,7 @@ type Entry struct {
 	Reason string `json:"reason,omitempty"`
 	// Recovered marks a done written without acting: a re-run found the key already in the
 	// target state after an intent that had no done.
-	Recovered bool `json:"recovered,omitempty"`
+	Recovered bool   `json:"recovered,omitempty"`
 	Sum       string `json:"sum"`
 }
 
@@ -411,7 +411,6 @@ func (s *journalState) check(name string, line int, e Entry, prev string) error 
 	s.digest[e.PlanID] = e.PlanDigest
 	return nil
 }
-
 
 // ReadJournal reads and verifies every complete entry of the journal at path without locking
 // it or changing it; a torn last line is ignored. A symbolic link, a file that is not regular

@@ -326,17 +326,11 @@ func TestMotoCrashMidApplyConverges(t *testing.T) {
 			a := seed(t)
 			p := a.plan(t, nil)
 			jpath := filepath.Join(t.TempDir(), "journal.jsonl")
-			crash := errors.New("crash")
 			o := a.opts(t, "", jpath)
 			bob := a.key("bob")
-			o.Hook = func(s remediate.Stage, k remediate.PlannedKey) error {
-				if s == stage && k.KeyID() == bob {
-					return crash
-				}
-				return nil
-			}
-			if _, err := remediate.Apply(context.Background(), p, o); !errors.Is(err, crash) {
-				t.Fatalf("err = %v", err)
+			o.Client = &remediate.StopAt{IAM: o.Client, Stage: stage, User: "bob", KeyID: bob, Stop: remediate.Crash}
+			if !remediate.Crashed(func() { remediate.Apply(context.Background(), p, o) }) {
+				t.Fatal("did not crash")
 			}
 			sum, err := remediate.Apply(context.Background(), p, a.opts(t, "", jpath))
 			if err != nil {
@@ -505,17 +499,14 @@ func TestHelperApplyProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	stage, keyID := remediate.Stage(os.Getenv("SK_STAGE")), os.Getenv("SK_KEY")
+	client := &remediate.StopAt{IAM: iam.NewFromConfig(cfg), Stage: stage, User: "bob", KeyID: keyID, Stop: func() {
+		fmt.Println("SETUPKEYS-HELPER-READY")
+		time.Sleep(time.Hour) // killed here
+	}}
 	_, err = remediate.Apply(ctx, p, remediate.Options{
 		JournalPath:   os.Getenv("SK_JOURNAL"),
-		Client:        iam.NewFromConfig(cfg),
+		Client:        client,
 		CallerAccount: caller,
-		Hook: func(s remediate.Stage, k remediate.PlannedKey) error {
-			if s == stage && k.KeyID() == keyID {
-				fmt.Println("SETUPKEYS-HELPER-READY")
-				time.Sleep(time.Hour) // killed here
-			}
-			return nil
-		},
 	})
 	t.Fatalf("the helper was not killed: %v", err)
 }

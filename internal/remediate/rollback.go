@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
-	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/iamx"
+	"github.com/setupkeys/setupkeys/internal/interrupt"
 )
 
 // RollbackOptions configure Rollback.
@@ -42,7 +42,8 @@ type RollbackOptions struct {
 	VerifyDelay    time.Duration
 	OnResult       func(KeyResult)
 	Now            func() time.Time
-	Hook           Hook
+	// CallTimeout bounds the re-activation call once sent (see Options.CallTimeout).
+	CallTimeout time.Duration
 }
 
 // RollbackCandidate is a key a journal deactivated, with what the journal says became of it.
@@ -66,7 +67,15 @@ type RollbackCandidate struct {
 	// have happened before the interruption, or someone else may have deactivated the key in
 	// between, on purpose; the journal cannot tell which.
 	Recovered bool
+	// Unsettled is true when the journal records the intent to deactivate the key but no
+	// outcome (the run was killed, or the call's answer never came): IAM may or may not have
+	// acted. Like Recovered, it is re-activated only with IncludeRecovered, and only when the
+	// key is found Inactive.
+	Unsettled bool
 }
+
+// UnsettledSkipReason is why Rollback leaves a deactivation of unknown outcome alone.
+const UnsettledSkipReason = "the run that deactivated it was interrupted before its outcome was known: setupkeys may or may not have deactivated it; roll back with --include-recovered to re-activate it if it is Inactive"
 
 // RecoveredSkipReason is why Rollback leaves a recovered deactivation alone.
 const RecoveredSkipReason = "found already inactive after an interrupted run: setupkeys may not have deactivated it; re-activate by hand if intended, or roll back with --include-recovered"
@@ -84,15 +93,30 @@ func (c RollbackCandidate) Restorable(includeRecovered bool) bool {
 func Candidates(entries []Entry, planID string) []RollbackCandidate {
 	idx := map[string]int{}
 	var out []RollbackCandidate
+	// A deactivation with no known outcome (an intent without its done, an unknown answer) is
+	// a candidate too: straight after a kill -9 the key may be Inactive by our doing.
+	settled := &journal{last: map[journalKey]Phase{}, lastRun: map[journalKey]string{}, done: map[journalKey]int{}, pending: map[journalKey]bool{}}
 	for _, e := range entries {
-		if e.Phase != PhaseDone || (planID != "" && e.PlanID != planID) {
+		if planID != "" && e.PlanID != planID {
 			continue
 		}
+		settled.add(e)
 		i, seen := idx[e.AccessKeyID]
 		t := e.Time
-		switch e.Action {
-		case ActionDeactivate:
-			c := RollbackCandidate{PlanID: e.PlanID, PlanDigest: e.PlanDigest, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID, Deactivated: e.Time, Recovered: e.Recovered}
+		c := RollbackCandidate{PlanID: e.PlanID, PlanDigest: e.PlanDigest, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID, Deactivated: e.Time}
+		switch {
+		case e.Action == ActionDeactivate && e.Phase == PhaseIntent:
+			c.Recovered, c.Unsettled = true, true
+			switch {
+			case !seen:
+				idx[e.AccessKeyID] = len(out)
+				out = append(out, c)
+			case out[i].Reactivated != nil && out[i].Deleted == nil:
+				out[i] = c // deactivated again after a rollback
+			}
+		case e.Phase != PhaseDone:
+		case e.Action == ActionDeactivate:
+			c.Recovered = e.Recovered
 			if !seen {
 				idx[e.AccessKeyID] = len(out)
 				out = append(out, c)
@@ -100,20 +124,30 @@ func Candidates(entries []Entry, planID string) []RollbackCandidate {
 				c.Deleted = out[i].Deleted
 				out[i] = c
 			}
-		case ActionReactivate:
+		case e.Action == ActionReactivate:
 			if seen {
 				out[i].Reactivated = &t
 			}
-		case ActionDelete:
+		case e.Action == ActionDelete:
 			if !seen {
 				idx[e.AccessKeyID] = len(out)
-				out = append(out, RollbackCandidate{PlanID: e.PlanID, PlanDigest: e.PlanDigest, AccountID: e.AccountID, CallerAccount: e.CallerAccount, User: e.User, AccessKeyID: e.AccessKeyID, FindingID: e.FindingID})
+				c.Deactivated = time.Time{}
+				out = append(out, c)
 				i = len(out) - 1
 			}
 			out[i].Deleted = &t
 		}
 	}
-	return out
+	// An intent that a later entry settled without a done (skipped, IAM's error answer) was
+	// no deactivation.
+	kept := out[:0]
+	for _, c := range out {
+		if c.Unsettled && !settled.pending[journalKey{c.PlanID, c.AccessKeyID, ActionDeactivate}] {
+			continue
+		}
+		kept = append(kept, c)
+	}
+	return kept
 }
 
 // Rollback re-activates the keys this journal deactivated, and only those: each is checked to
@@ -153,17 +187,17 @@ func Rollback(ctx context.Context, opts RollbackOptions) (*Summary, error) {
 	sum := &Summary{PlanID: opts.PlanID, AccountID: opts.CallerAccount, Action: ActionReactivate, Journal: opts.JournalPath, Results: []KeyResult{}, Notes: j.notes}
 	r := &roller{opts: opts, j: j, clients: map[string]accountClient{}}
 	for i, c := range cands {
-		if err := ctx.Err(); err != nil {
+		res, err := r.one(ctx, c)
+		if errors.Is(err, errNotAttempted) {
 			for _, rest := range cands[i:] {
-				res := r.result(rest, OutcomeFailed, "not attempted: the run was interrupted ("+err.Error()+")")
+				res := r.result(rest, OutcomeFailed, notAttempted(ctx))
 				sum.Results = append(sum.Results, res)
 				if opts.OnResult != nil {
 					opts.OnResult(res)
 				}
 			}
-			return sum, err
+			return sum, context.Cause(ctx)
 		}
-		res, err := r.one(ctx, c)
 		if err != nil {
 			return sum, err
 		}
@@ -232,18 +266,6 @@ func (r *roller) finish(c RollbackCandidate, phase Phase, o Outcome, reason stri
 	return r.result(c, o, reason), nil
 }
 
-func (r *roller) hook(stage Stage, c RollbackCandidate) error {
-	if r.opts.Hook == nil {
-		return nil
-	}
-	id := c.AccessKeyID
-	k := PlannedKey{FindingID: c.FindingID, AccountID: c.AccountID, User: c.User, AccessKeyID: &id}
-	if err := r.opts.Hook(stage, k); err != nil {
-		return fmt.Errorf("stopped at %s for %s: %w", stage, setupkeys.MaskKeyID(id), err)
-	}
-	return nil
-}
-
 func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error) {
 	if c.Deleted != nil {
 		res := r.result(c, OutcomeNotRestorable, fmt.Sprintf("cannot be restored: this journal deleted the key at %s; a deleted key cannot come back (create a new one if the user needs it)", c.Deleted.UTC().Format(time.RFC3339)))
@@ -255,20 +277,29 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 		res.Earlier = true
 		return res, nil
 	}
+	if c.Unsettled && !r.opts.IncludeRecovered {
+		return r.result(c, OutcomeSkipped, UnsettledSkipReason), nil
+	}
 	if c.Recovered && !r.opts.IncludeRecovered {
 		// Decided from the journal alone, like a deletion: nothing is checked or written.
 		return r.result(c, OutcomeSkipped, RecoveredSkipReason), nil
 	}
 	interrupted := r.j.outcomeOpen(jk)
-	if err := r.hook(StageBeforeCheck, c); err != nil {
-		return KeyResult{}, err
+	if ctx.Err() != nil {
+		return KeyResult{}, errNotAttempted
 	}
 	client, err := clientFor(ctx, r.clients, c.AccountID, r.opts.CallerAccount, r.opts.Client, r.opts.ClientFor)
 	if err != nil {
+		if ctx.Err() != nil {
+			return KeyResult{}, errNotAttempted
+		}
 		return r.finish(c, PhaseFailed, OutcomeFailed, fmt.Sprintf("cannot reach account %s: %v", c.AccountID, err))
 	}
 	cur, err := findKey(ctx, client, c.User, c.AccessKeyID)
 	if err != nil {
+		if ctx.Err() != nil {
+			return KeyResult{}, errNotAttempted
+		}
 		return r.finish(c, PhaseFailed, OutcomeFailed, "cannot check the key: "+err.Error())
 	}
 	if !cur.exists {
@@ -289,28 +320,35 @@ func (r *roller) one(ctx context.Context, c RollbackCandidate) (KeyResult, error
 			res.Recovered = true
 			return res, nil
 		}
+		if c.Unsettled {
+			return r.finish(c, PhaseSkipped, OutcomeSkipped, "the interrupted deactivation did not take effect: the key is Active")
+		}
 		return r.finish(c, PhaseSkipped, OutcomeSkipped, "the key is already Active; someone re-activated it outside this journal")
 	}
 	if cur.status != keyStatusInactive {
 		return r.finish(c, PhaseSkipped, OutcomeSkipped, fmt.Sprintf("the key is %s, not Inactive; left alone", cur.status))
 	}
+	release := interrupt.Hold(ctx)
+	defer release()
+	if ctx.Err() != nil {
+		return KeyResult{}, errNotAttempted
+	}
 	if err := r.j.append(r.entry(c, PhaseIntent, "")); err != nil {
 		return KeyResult{}, err
 	}
-	if err := r.hook(StageAfterIntent, c); err != nil {
-		return KeyResult{}, err
+	callCtx, cancel := callContext(ctx, r.opts.CallTimeout)
+	defer cancel()
+	_, err = client.UpdateAccessKey(callCtx, &iam.UpdateAccessKeyInput{UserName: aws.String(c.User), AccessKeyId: aws.String(c.AccessKeyID), Status: types.StatusTypeActive}, writeRetry)
+	if err != nil && !answered(err) {
+		return r.finish(c, PhaseUnknown, OutcomeUnknown, fmt.Sprintf("reactivate sent but no answer came (%v): run rollback again to resolve it from the key's live state", err))
 	}
-	_, err = client.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(c.User), AccessKeyId: aws.String(c.AccessKeyID), Status: types.StatusTypeActive}, writeRetry)
 	if err != nil {
 		if iamx.IsNoSuchEntity(err) {
 			return r.finish(c, PhaseSkipped, OutcomeNotRestorable, "cannot be restored: the key was gone when re-activated")
 		}
 		return r.finish(c, PhaseFailed, OutcomeFailed, "reactivate failed: "+err.Error())
 	}
-	if err := r.hook(StageAfterCall, c); err != nil {
-		return KeyResult{}, err
-	}
-	reason, err := r.verify(ctx, client, c)
+	reason, err := r.verify(callCtx, client, c)
 	if err != nil {
 		return KeyResult{}, err
 	}
