@@ -6,12 +6,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 	"time"
 
 	"github.com/setupkeys/setupkeys/internal/cli"
+	"github.com/setupkeys/setupkeys/internal/interrupt"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
@@ -24,12 +23,17 @@ func main() {
 }
 
 func run() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first Ctrl-C or SIGTERM cancels ctx: no new work starts, a call in flight finishes
+	// and is journalled; a second one exits at once (internal/interrupt).
+	ctx, signals := interrupt.Notify(context.Background(), os.Stderr, os.Exit)
+	defer signals.Stop()
 	f := &cli.Factory{IO: cli.SystemIO(), Now: time.Now, AWS: cli.SDKClients{}}
 	info, ok := debug.ReadBuildInfo()
 	root := cli.NewCmdRoot(f, cli.Version(info, ok, version))
 	err := root.ExecuteContext(ctx)
+	if ie := signals.Interrupted(); ie != nil {
+		err = ie // exit 130 (143 for SIGTERM): "interrupted: run the same command again to resume"
+	}
 	code, msg := cli.ExitCode(err)
 	if msg != "" {
 		// Errors quote file names and values from the input: never raw on a terminal.

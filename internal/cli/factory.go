@@ -13,6 +13,7 @@ import (
 
 	"github.com/setupkeys/setupkeys/internal/awsconfig"
 	"github.com/setupkeys/setupkeys/internal/credreport"
+	"github.com/setupkeys/setupkeys/internal/interrupt"
 	"github.com/setupkeys/setupkeys/internal/remediate"
 	"github.com/setupkeys/setupkeys/internal/suppress"
 )
@@ -110,6 +111,10 @@ func isBadInput(err error) bool {
 func ExitCode(err error) (int, string) {
 	if err == nil {
 		return ExitOK, ""
+	}
+	var interrupted *interrupt.Error
+	if errors.As(err, &interrupted) {
+		return interrupted.ExitCode(), interrupted.Error()
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {

@@ -49,6 +49,7 @@ type Handler struct {
 	cancel  context.CancelCauseFunc
 	signals chan os.Signal
 	stopped chan struct{}
+	grace   time.Duration
 }
 
 type ctxKey struct{}
@@ -56,7 +57,7 @@ type ctxKey struct{}
 // Notify starts watching SIGINT and SIGTERM for a run under parent. exit ends the process
 // (os.Exit in main; tests pass their own). Stop releases the signals.
 func Notify(parent context.Context, stderr io.Writer, exit func(int)) (context.Context, *Handler) {
-	h := &Handler{stderr: stderr, exit: exit, signals: make(chan os.Signal, 2), stopped: make(chan struct{}), idle: make(chan struct{})}
+	h := &Handler{stderr: stderr, exit: exit, signals: make(chan os.Signal, 2), stopped: make(chan struct{}), idle: make(chan struct{}), grace: Grace}
 	close(h.idle)
 	ctx, cancel := context.WithCancelCause(parent)
 	h.cancel = cancel
@@ -104,7 +105,7 @@ func (h *Handler) exitWhenIdle(s os.Signal) {
 		select {
 		case <-h.stopped:
 			return
-		case <-time.After(Grace):
+		case <-time.After(h.grace):
 		}
 		h.mu.Lock()
 		busy := h.holds > 0
