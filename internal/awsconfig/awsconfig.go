@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
+	"github.com/aws/smithy-go/middleware"
 )
 
 // DefaultRegion is used when neither --region, the environment nor the profile names one. IAM is
@@ -46,6 +46,11 @@ type Options struct {
 	// AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE> and endpoint_url in the profile, like the AWS
 	// CLI's flag.
 	EndpointURL string
+	// AttemptTimeout and CallTimeout bound each HTTP attempt and each call with its retries;
+	// 0 means DefaultAttemptTimeout and DefaultCallTimeout.
+	AttemptTimeout, CallTimeout time.Duration
+	// Warn, when set, receives warnings about the options (plain http to a remote endpoint).
+	Warn func(string)
 	// DebugLog, when set, receives the SDK's own log (retries, responses, warnings such as
 	// "falling back to IMDSv1"); nil keeps the SDK silent (--debug sets it).
 	DebugLog io.Writer
@@ -71,12 +76,23 @@ func Load(ctx context.Context, opts Options) (aws.Config, error) {
 	}
 	var endpoint string
 	if opts.EndpointURL != "" {
-		u, err := url.Parse(opts.EndpointURL)
-		if err != nil || u.Scheme == "" || u.Host == "" {
-			return aws.Config{}, &OptionError{fmt.Sprintf("--endpoint-url %q: want an absolute URL such as http://127.0.0.1:5000", opts.EndpointURL)}
+		warning, err := checkEndpoint(opts.EndpointURL)
+		if err != nil {
+			return aws.Config{}, err
+		}
+		if warning != "" && opts.Warn != nil {
+			opts.Warn(warning)
 		}
 		endpoint = opts.EndpointURL
 	}
+	attempt, call := opts.AttemptTimeout, opts.CallTimeout
+	if attempt <= 0 {
+		attempt = DefaultAttemptTimeout
+	}
+	if call <= 0 {
+		call = DefaultCallTimeout
+	}
+	loadOpts = append(loadOpts, config.WithHTTPClient(httpClient(attempt)), config.WithAPIOptions([]func(*middleware.Stack) error{addCallTimeout(call)}))
 	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
 	if err != nil {
 		var missing config.SharedConfigProfileNotExistError

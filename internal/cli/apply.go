@@ -162,6 +162,7 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 		Client:        caller.Self,
 		CallerAccount: caller.Account,
 		OnResult:      progressLine(opts.IO.ErrOut, p.MultiAccount()),
+		CallTimeout:   opts.AWS.CallTimeout,
 		Now:           opts.Now,
 	}
 	if p.MultiAccount() {

@@ -146,7 +146,7 @@ func TestApplyAndRollbackBadFiles(t *testing.T) {
 	syntax := dir + "/syntax.json"
 	os.WriteFile(syntax, []byte("{\n  \"format_version\": 1,,\n}\n"), 0o600)
 	torn := dir + "/torn.jsonl"
-	os.WriteFile(torn, []byte(`{"plan_id": "plan-1", "acc`), 0o600)
+	os.WriteFile(torn, []byte(`{"seq":1,"prev":"","time":"2025`), 0o600) // a first write torn by a crash
 	for _, tt := range []struct {
 		args []string
 		want string

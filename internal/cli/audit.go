@@ -19,6 +19,7 @@ import (
 	"github.com/setupkeys/setupkeys/internal/report"
 	"github.com/setupkeys/setupkeys/internal/rule"
 	"github.com/setupkeys/setupkeys/internal/suppress"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // AWSFlags are the AWS CLI's connection flags.
@@ -26,6 +27,9 @@ type AWSFlags struct {
 	Profile     string
 	Region      string
 	EndpointURL string
+	// AttemptTimeout and CallTimeout bound each HTTP attempt and each AWS call with its
+	// retries (--attempt-timeout, --call-timeout).
+	AttemptTimeout, CallTimeout time.Duration
 	// Debug lets the SDK log to stderr and adds the SDK's own error to credential problems.
 	Debug bool
 	// cmd is the command the flags belong to: --debug's SDK log goes to its stderr.
@@ -36,14 +40,20 @@ func (a *AWSFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&a.Profile, "profile", "", "AWS named profile (as in the AWS CLI)")
 	cmd.Flags().StringVar(&a.Region, "region", "", "AWS region for STS and regional endpoints (IAM is global)")
 	cmd.Flags().StringVar(&a.EndpointURL, "endpoint-url", "", "send every AWS call (IAM, STS, Organizations) to this URL, e.g. an emulator")
+	cmd.Flags().DurationVar(&a.AttemptTimeout, "attempt-timeout", awsconfig.DefaultAttemptTimeout, "give up one HTTP attempt of an AWS call after this long (the SDK then retries)")
+	cmd.Flags().DurationVar(&a.CallTimeout, "call-timeout", awsconfig.DefaultCallTimeout, "give up an AWS call, all its retries included, after this long")
 	cmd.Flags().BoolVar(&a.Debug, "debug", false, "show the AWS SDK's log (retries, responses) and the full cause of credential errors on stderr")
 	a.cmd = cmd
 }
 
 func (a AWSFlags) options() awsconfig.Options {
-	o := awsconfig.Options{Profile: a.Profile, Region: a.Region, EndpointURL: a.EndpointURL}
-	if a.Debug && a.cmd != nil {
-		o.DebugLog = a.cmd.ErrOrStderr()
+	o := awsconfig.Options{Profile: a.Profile, Region: a.Region, EndpointURL: a.EndpointURL, AttemptTimeout: a.AttemptTimeout, CallTimeout: a.CallTimeout}
+	if a.cmd != nil {
+		stderr := a.cmd.ErrOrStderr()
+		o.Warn = func(w string) { fmt.Fprintln(stderr, "warning: "+termsafe.String(w)) }
+		if a.Debug {
+			o.DebugLog = stderr
+		}
 	}
 	return o
 }

@@ -135,6 +135,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		PlanID:           opts.PlanID,
 		IncludeRecovered: opts.IncludeRecovered,
 		OnResult:         progressLine(opts.IO.ErrOut, multi),
+		CallTimeout:      opts.AWS.CallTimeout,
 		Now:              opts.Now,
 	}
 	if multi {

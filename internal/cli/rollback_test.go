@@ -23,22 +23,22 @@ func seedSetupKeys(srv *fakeaws.Server, acct string, users ...string) map[string
 	return ids
 }
 
-// markRecovered rewrites the journal as if user's deactivation had been recovered after an
-// interrupted run: its done entry says recovered.
-func markRecovered(t *testing.T, journal, user string) {
+// killAfterLastCall leaves the journal as a kill -9 right after IAM carried out the last key's
+// deactivation would: the journal ends with user's intent (which must be the last), its done
+// never written. The journal is chained, so it cannot be edited by hand; cutting it at a line
+// is what a crash does.
+func killAfterLastCall(t *testing.T, journal, user string) {
 	t.Helper()
-	lines := strings.SplitAfter(string(mustRead(t, journal)), "\n")
-	n := 0
-	for i, l := range lines {
-		if strings.Contains(l, `"action":"deactivate","phase":"done","user":"`+user+`"`) {
-			lines[i] = strings.TrimSuffix(l, "}\n") + `,"recovered":true}` + "\n"
-			n++
-		}
+	data := string(mustRead(t, journal))
+	intent := strings.LastIndex(data, `"action":"deactivate","phase":"intent","user":"`+user+`"`)
+	if intent < 0 {
+		t.Fatalf("no intent for %s in the journal", user)
 	}
-	if n != 1 {
-		t.Fatalf("%d done entries for %s in the journal", n, user)
+	end := intent + strings.IndexByte(data[intent:], '\n') + 1
+	if strings.Contains(data[end:], `"phase":"intent"`) {
+		t.Fatalf("%s is not the last key acted on", user)
 	}
-	if err := os.WriteFile(journal, []byte(strings.Join(lines, "")), 0o600); err != nil {
+	if err := os.WriteFile(journal, []byte(data[:end]), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -59,7 +59,11 @@ func TestRollbackIncludeRecoveredWithFake(t *testing.T) {
 	if code, out, errOut := runCLI(t, "", "apply", plan, "--yes"); code != ExitOK || !strings.Contains(out, "3 deactivated") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
-	markRecovered(t, journal, "bob")
+	killAfterLastCall(t, journal, "carol")
+	// The re-run finds carol's key already Inactive: recovered, setupkeys may not have done it.
+	if code, out, errOut := runCLI(t, "", "apply", plan, "--yes"); code != ExitOK || !strings.Contains(out, "carol  AKIA************0001  an earlier run was interrupted") {
+		t.Fatalf("re-apply: exit %d\n%s\n%s", code, out, errOut)
+	}
 	status := func() map[string]string {
 		st := fakeKeyStatuses(srv, acct)
 		return map[string]string{"alice": st[keys["alice"]], "bob": st[keys["bob"]], "carol": st[keys["carol"]]}
@@ -73,14 +77,14 @@ func TestRollbackIncludeRecoveredWithFake(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "reactivate: 2 reactivated, 1 skipped") || !strings.Contains(out, "found already inactive after an interrupted run: setupkeys may not have deactivated it; re-activate by hand if intended") || !strings.Contains(errOut, "re-activating up to 2 keys") {
 		t.Errorf("rollback: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if got := status(); got["bob"] != "Inactive" || got["alice"] != "Active" || got["carol"] != "Active" {
+	if got := status(); got["carol"] != "Inactive" || got["alice"] != "Active" || got["bob"] != "Active" {
 		t.Errorf("after rollback: %v", got)
 	}
 	code, out, errOut = runCLITTY(t, acct+"\n", "rollback", journal, "--include-recovered")
 	if code != ExitOK || !strings.Contains(errOut, "will be re-activated (--include-recovered)") || !strings.Contains(out, "reactivate: 3 reactivated") {
 		t.Errorf("rollback --include-recovered: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if got := status(); got["bob"] != "Active" {
+	if got := status(); got["carol"] != "Active" {
 		t.Errorf("after rollback --include-recovered: %v", got)
 	}
 }
