@@ -41,11 +41,17 @@ func (callTimeout) ID() string { return "setupkeys.CallTimeout" }
 
 func (c callTimeout) HandleInitialize(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.d)
-	defer cancel()
 	out, md, err := next.HandleInitialize(ctx, in)
-	if err != nil && ctx.Err() == context.DeadlineExceeded {
-		err = fmt.Errorf("no answer within the %s call timeout (--call-timeout): %w", c.d, err)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			err = fmt.Errorf("no answer within the %s call timeout (--call-timeout): %w", c.d, err)
+		}
+		cancel()
+		return out, md, err
 	}
+	// A streamed answer (an S3 object's body) is read after the call returns: the deadline
+	// stays on, bounding that read too, and is released when it passes.
+	time.AfterFunc(c.d, cancel)
 	return out, md, err
 }
 

@@ -113,7 +113,7 @@ type cliOutput struct {
 // NewReader detects the input's format, reads the header and returns a Reader positioned at the
 // first user. name is used in error messages ("-" reads as "stdin").
 func NewReader(r io.Reader, name string) (*Reader, error) {
-	br := bufio.NewReaderSize(r, 64*1024)
+	br := bufio.NewReaderSize(&sizeLimit{r: r, left: MaxReportSize}, 64*1024)
 	if err := skipBOMAndSpace(br); err != nil {
 		return nil, &Error{File: name, Err: fmt.Errorf("reading: %w", err)}
 	}
@@ -160,7 +160,7 @@ func (rd *Reader) openJSON(r io.Reader) (io.Reader, error) {
 		return nil, &Error{File: rd.name, Column: "Content", Err: errors.New("JSON has no Content field: expected the output of `aws iam get-credential-report`")}
 	}
 	if out.ReportFormat != "" && !strings.EqualFold(out.ReportFormat, "text/csv") {
-		return nil, &Error{File: rd.name, Column: "ReportFormat", Err: fmt.Errorf("unsupported report format %q (want text/csv)", out.ReportFormat)}
+		return nil, &Error{File: rd.name, Column: "ReportFormat", Err: fmt.Errorf("unsupported report format %s (want text/csv)", termsafe.Quote(out.ReportFormat))}
 	}
 	if out.GeneratedTime != "" {
 		t, err := parseTime(out.GeneratedTime)
@@ -203,6 +203,11 @@ func (rd *Reader) openCSV(body io.Reader) error {
 		}
 		return rd.wrapRead(err)
 	}
+	for _, h := range header {
+		if strings.ContainsRune(h, '\r') {
+			return &Error{File: rd.name, Line: 1, Err: errors.New("lines end in a bare CR (carriage return only): save the report with LF or CRLF line ends")}
+		}
+	}
 	index := make(map[string]int, len(header))
 	for i, h := range header {
 		name := strings.ToLower(strings.TrimSpace(h))
@@ -234,6 +239,32 @@ func (rd *Reader) openCSV(body io.Reader) error {
 	return nil
 }
 
+// MaxReportSize is the largest report read: a credential report of IAM's 5,000 users is under
+// 3 MiB; past this limit the input is not one.
+const MaxReportSize = 256 << 20
+
+// sizeLimit reads at most left bytes and then fails, so a huge input (or /dev/zero) ends in a
+// clear error instead of eating memory.
+type sizeLimit struct {
+	r    io.Reader
+	left int64
+}
+
+// errTooLarge is the error past MaxReportSize.
+var errTooLarge = fmt.Errorf("larger than the %s limit of a credential report", strictjson.Size(MaxReportSize))
+
+func (l *sizeLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
+}
+
 // Format reports which form the input was in.
 func (rd *Reader) Format() Format { return rd.format }
 
@@ -263,6 +294,20 @@ func (rd *Reader) Next() (setupkeys.User, error) {
 	if len(rec) < rd.columns {
 		return setupkeys.User{}, &Error{File: rd.name, Line: line, Err: fmt.Errorf("row has %d fields, the header has %d", len(rec), rd.columns)}
 	}
+	if len(rec) > rd.columns {
+		l, col := rd.csv.FieldPos(rd.columns)
+		return setupkeys.User{}, &Error{File: rd.name, Line: l, Col: col, Err: fmt.Errorf("row has %d fields, the header has %d: extra fields after the last column", len(rec), rd.columns)}
+	}
+	for _, i := range []int{rd.cols.user, rd.cols.arn} {
+		if at, what := termsafe.Check(rec[i]); what != "" {
+			l, col := rd.csv.FieldPos(i)
+			name := colUser
+			if i == rd.cols.arn {
+				name = colARN
+			}
+			return setupkeys.User{}, &Error{File: rd.name, Line: l, Col: col + at, Column: name, Err: fmt.Errorf("%s in %s: refused (IAM names are printable text)", what, termsafe.Quote(rec[i]))}
+		}
+	}
 	p := rowParser{rd: rd, rec: rec, line: line}
 	c := &rd.cols
 	u := setupkeys.User{
@@ -276,7 +321,7 @@ func (rd *Reader) Next() (setupkeys.User, error) {
 		p.fail(colUser, errors.New("empty user name"))
 	}
 	if p.err == nil && !strings.HasPrefix(u.ARN, "arn:") {
-		p.fail(colARN, fmt.Errorf("%q is not an ARN", u.ARN))
+		p.fail(colARN, fmt.Errorf("%s is not an ARN", termsafe.Quote(u.ARN)))
 	}
 	u.Created = p.requiredTime(c.userCreation, colUserCreation)
 	if !u.IsRoot {
@@ -350,7 +395,7 @@ func (p *rowParser) boolean(i int, col string) bool {
 	case strings.EqualFold(v, "false"), strings.EqualFold(v, "not_supported"):
 		return false
 	}
-	p.fail(col, fmt.Errorf("%q is not true or false", v))
+	p.fail(col, fmt.Errorf("%s is not true or false", termsafe.Quote(v)))
 	return false
 }
 
@@ -395,9 +440,9 @@ func parseTime(v string) (time.Time, error) {
 		}
 	}
 	if isNoValue(v) {
-		return time.Time{}, fmt.Errorf("%q where a time is required", v)
+		return time.Time{}, fmt.Errorf("%s where a time is required", termsafe.Quote(v))
 	}
-	return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time like 2016-11-25T09:37:34+00:00", v)
+	return time.Time{}, fmt.Errorf("%s is not an ISO 8601 time like 2016-11-25T09:37:34+00:00", termsafe.Quote(v))
 }
 
 // looksLikeCSV: base64 never holds a comma, and a report's header line always does.

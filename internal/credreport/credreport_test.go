@@ -187,6 +187,13 @@ func TestBadInput(t *testing.T) {
 		{"unterminated quote", header + "\n" + `"alice,arn` + "\n", "report.csv:2: malformed CSV"},
 		{"not an arn", header + "\n" + strings.Replace(aliceRow, "arn:aws:iam::123456789012:user/alice", "alice", 1) + "\n", "column arn: \"alice\" is not an ARN"},
 		{"duplicate header column", header + ",user\n", "column user: column appears twice"},
+		{"extra field after the last column", header + "\n" + aliceRow + ",surplus\n", "report.csv:2:200: row has 23 fields, the header has 22: extra fields after the last column"},
+		{"ESC in a user name", header + "\n" + strings.Replace(aliceRow, "alice,", "al\x1b[2Jice,", 1) + "\n", `report.csv:2:3: column user: a control or format character (\x1b) in "al\x1b[2Jice": refused`},
+		{"NUL in a user name", header + "\n" + strings.Replace(aliceRow, "alice,", "al\x00ice,", 1) + "\n", `report.csv:2:3: column user: a NUL byte`},
+		{"invalid UTF-8 in a user name", header + "\n" + strings.Replace(aliceRow, "alice,", "al\xffice,", 1) + "\n", `report.csv:2:3: column user: invalid UTF-8 in "al\xffice"`},
+		{"BOM mid-file", header + "\n" + aliceRow + "\n\ufeff" + aliceRow + "\n", `report.csv:3:1: column user: a byte order mark`},
+		{"bidi override in an ARN", header + "\n" + strings.Replace(aliceRow, "user/alice", "user/al\u202eice", 1) + "\n", `column arn: a control or format character (\u202e)`},
+		{"CR-only line ends", header + "\r" + aliceRow + "\r", "report.csv:1: lines end in a bare CR"},
 		{"bad row after good ones names its line", header + "\n" + aliceRow + "\n" + aliceRow + "\n" + strings.Replace(aliceRow, ",false,true,", ",false,maybe,", 1) + "\n", "report.csv:4: column access_key_1_active"},
 	}
 	for _, tt := range tests {

@@ -514,6 +514,9 @@ func (p *Plan) Validate() error {
 		if a.User == "" {
 			return bad("actions[%d]: user is missing", i)
 		}
+		if _, what := termsafe.Check(a.User); what != "" {
+			return &NameError{Name: a.User, Err: bad("actions[%d]: user %s has %s: IAM user names are printable text", i, termsafe.Quote(a.User), what)}
+		}
 		if a.FindingID != "" {
 			if j, dup := findings[a.FindingID]; dup {
 				return bad("%s: finding %q is planned twice (also actions[%d])", where, a.FindingID, j)
@@ -565,6 +568,15 @@ func (p *Plan) Save(path string) error {
 	return writeFileAtomic(path, buf.Bytes(), 0o600)
 }
 
+// NameError is a Validate error about a name that is not printable text.
+type NameError struct {
+	Name string
+	Err  error
+}
+
+func (e *NameError) Error() string { return e.Err.Error() }
+func (e *NameError) Unwrap() error { return e.Err }
+
 // MaxPlanSize is the largest plan file read. A plan is about 600 bytes a key: 64 MiB holds
 // 100,000 keys, ten accounts of 5,000 users with two keys each; a larger file is not a plan.
 const MaxPlanSize = 64 << 20
@@ -582,6 +594,16 @@ func ReadPlan(r io.Reader, name string) (*Plan, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadPlan, err)
 	}
 	if err := p.Validate(); err != nil {
+		var ne *NameError
+		if errors.As(err, &ne) {
+			// Say where the name is, as it was written.
+			if q, qerr := json.Marshal(ne.Name); qerr == nil {
+				if at := bytes.Index(data, q); at >= 0 {
+					line, col := strictjson.Position(data, int64(at), 1)
+					return nil, fmt.Errorf("%s:%d:%d: %w", termsafe.String(name), line, col, err)
+				}
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", termsafe.String(name), err)
 	}
 	p.Digest = FileDigest(data)

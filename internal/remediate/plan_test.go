@@ -197,7 +197,7 @@ func TestReadPlanErrorIsOneLine(t *testing.T) {
 	src := strings.Replace(buf.String(), `"user": "alice"`, `"user": "al\nice"`, 1)
 	src = strings.Replace(src, `"never_used": true`, `"never_used": false`, 1)
 	_, err := ReadPlan(strings.NewReader(src), "plan.json")
-	if !errors.Is(err, ErrBadPlan) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `actions[0] (user "al\nice")`) {
+	if !errors.Is(err, ErrBadPlan) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `actions[0]: user "al\nice" has a control or format character`) {
 		t.Errorf("err = %q", err)
 	}
 }
@@ -287,6 +287,9 @@ func TestReadPlanJSONErrorsSayWhere(t *testing.T) {
 		{"text after", good + "\n ]", fmt.Sprintf(":%d:2: more than one JSON value: text after the first", strings.Count(good, "\n")+2)},
 		{"duplicate field", strings.Replace(good, `"plan_id":`, `"plan_id": "plan-0", "plan_id":`, 1), `:3:24: field "plan_id" appears twice in the same object`},
 		{"case variant", strings.Replace(good, `"plan_id":`, `"Plan_ID":`, 1), `:3:3: unknown field "Plan_ID" (field names are exact, case included)`},
+		{"ESC in a user name", strings.Replace(good, `"user": "alice"`, `"user": "al\u001b[2Jice"`, 1), `:16:15: bad plan: actions[0]: user "al\x1b[2Jice" has a control or format character (\x1b)`},
+		{"NUL in a user name", strings.Replace(good, `"user": "alice"`, `"user": "al\u0000ice"`, 1), `:16:15: bad plan: actions[0]: user "al\x00ice" has a NUL byte`},
+		{"BOM in a user name", strings.Replace(good, `"user": "alice"`, `"user": "\ufeffalice"`, 1), `: bad plan: actions[0]: user "\ufeffalice" has a byte order mark`},
 		{"invalid utf-8", strings.Replace(good, `"user": "alice"`, "\"user\": \"al\xffice\"", 1), `:16:18: invalid JSON: invalid UTF-8 near "\xffice`},
 	}
 	for _, tt := range tests {

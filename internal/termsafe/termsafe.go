@@ -100,3 +100,24 @@ func hex2(c byte) string {
 
 // Safe reports whether s would be shown unchanged by String.
 func Safe(s string) bool { return String(s) == s }
+
+// Check returns the byte offset and a description of the first thing in s that is not
+// printable text (a control character, ESC, NUL, DEL, invalid UTF-8, a byte order mark, a
+// bidirectional or other format character), or "" when there is none. Inputs refuse names
+// that fail it: IAM names are printable text, so such a name is damage or an attack.
+func Check(s string) (int, string) {
+	for i, r := range s {
+		size := utf8.RuneLen(r)
+		switch {
+		case r == utf8.RuneError && (i+3 > len(s) || s[i:i+3] != "\uFFFD"):
+			return i, "invalid UTF-8"
+		case r == 0:
+			return i, "a NUL byte"
+		case r == 0xfeff:
+			return i, "a byte order mark"
+		case size > 0 && !Safe(s[i:i+size]):
+			return i, "a control or format character (" + String(s[i:i+size]) + ")"
+		}
+	}
+	return 0, ""
+}
