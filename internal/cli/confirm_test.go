@@ -233,10 +233,12 @@ func TestSummariesEscapeHostileData(t *testing.T) {
 		return setupkeys.Finding{ID: setupkeys.FindingID(confirmAccount, arn, slot, created), AccountID: confirmAccount, User: user, ARN: arn, KeySlot: slot,
 			AccessKeyID: &keyID, Status: status, UserCreated: created, KeyCreated: created, Source: src}
 	}
-	p, err := remediate.NewPlan([]setupkeys.Finding{finding(hostile, "AKIAALICE00000000001", 1, setupkeys.StatusFail), finding("r"+hostile, "AKIAALICE00000000002", 2, setupkeys.StatusReview)}, confirmAccount, src, false, 0, fixedNow)
+	p, err := remediate.NewPlan([]setupkeys.Finding{finding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail), finding("ralice", "AKIAALICE00000000002", 2, setupkeys.StatusReview)}, confirmAccount, src, false, 0, fixedNow)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Plans refuse such names (ReadPlan, NewPlan); the summary escapes them all the same.
+	p.Actions[0].User, p.Listed[0].User = hostile, "r"+hostile
 	var out bytes.Buffer
 	writePlanSummary(&out, p, remediate.ActionDeactivate)
 	writeSummary(&out, &remediate.Summary{AccountID: confirmAccount, Action: remediate.ActionDeactivate, Journal: "/tmp/j" + hostile, Results: []remediate.KeyResult{
