@@ -191,9 +191,9 @@ programs; warnings and accounts that could not be audited always reach stderr to
 }
 
 func auditRun(ctx context.Context, opts *AuditOptions) error {
-	audit, caller, err := collect(ctx, opts.IO, opts.Now, opts.Clients, opts.Source, opts.All)
+	audit, session, err := collect(ctx, opts.IO, opts.Now, opts.Clients, opts.Source, opts.All)
 	if err == nil && opts.SinceReport.On {
-		err = addSinceReport(ctx, opts.SinceReport, opts.Source, caller, opts.All, &audit)
+		err = addSinceReport(ctx, opts.SinceReport, opts.Source, session, opts.All, &audit)
 	}
 	if err != nil {
 		return opts.failed(audit, err)
@@ -205,7 +205,7 @@ func auditRun(ctx context.Context, opts *AuditOptions) error {
 	if opts.SecurityHub {
 		// Findings that did not reach Security Hub exit 1 even when keys failed: the import the
 		// user asked for is incomplete.
-		if err := importSecurityHub(ctx, opts.IO.ErrOut, audit, caller, opts.Source.Org, opts.Now()); err != nil {
+		if err := importSecurityHub(ctx, opts.IO.ErrOut, audit, session, opts.Source.Org, opts.Now()); err != nil {
 			return err
 		}
 	}
@@ -274,20 +274,20 @@ func auditExit(a setupkeys.Audit, strict bool) error {
 }
 
 // collect runs the audit pipeline on the chosen source, suppressions applied, and says who ran
-// it (no one for a report file). The audit's region is the AWS config's, for a report file
-// --region.
-func collect(ctx context.Context, streams IOStreams, now func() time.Time, clients AWSClients, flags SourceFlags, keepPassing bool) (setupkeys.Audit, Caller, error) {
+// it: the session, nil for a report file. The audit's region is the AWS config's, for a report
+// file --region.
+func collect(ctx context.Context, streams IOStreams, now func() time.Time, clients AWSClients, flags SourceFlags, keepPassing bool) (setupkeys.Audit, *Session, error) {
 	cfg := pipeline.Config{Exact: flags.Exact, Rule: rule.Options{Window: flags.Window}, KeepPassing: keepPassing, Now: now}
 	if flags.Suppressions != "" {
 		var err error
 		if cfg.Suppressions, err = suppress.Load(flags.Suppressions); err != nil {
-			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, Caller{}, BadInput(err)
+			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, nil, BadInput(err)
 		}
 	}
 	if flags.ReportPath != "" {
 		r, name, err := openReport(streams, flags.ReportPath)
 		if err != nil {
-			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, Caller{}, err
+			return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, nil, err
 		}
 		defer r.Close()
 		head := &headRecorder{r: r}
@@ -296,20 +296,20 @@ func collect(ctx context.Context, streams IOStreams, now func() time.Time, clien
 		audit.Region = flags.AWS.Region
 		var perr *credreport.Error
 		if errors.As(err, &perr) && looksLikeCLIText(head.head) {
-			return audit, Caller{}, fmt.Errorf("%w\nhint: this looks like the AWS CLI's --output text, which setupkeys cannot read: run aws iam get-credential-report --output json", err)
+			return audit, nil, fmt.Errorf("%w\nhint: this looks like the AWS CLI's --output text, which setupkeys cannot read: run aws iam get-credential-report --output json", err)
 		}
-		return audit, Caller{}, err
+		return audit, nil, err
 	}
-	caller, err := clients.Connect(ctx, flags.AWS)
+	session, err := clients.Connect(ctx, flags.AWS)
 	if err != nil {
-		return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, Caller{}, err
+		return setupkeys.Audit{StartedAt: now(), Window: flags.Window}, nil, err
 	}
 	if flags.Org.multiAccount() {
 		cfg.Accounts = flags.Org.accounts(streams)
 	}
-	audit, err := pipeline.Run(ctx, cfg, caller.AuditClients(flags.Org.role(caller.ARN)))
-	audit.Region = caller.Config.Region
-	return audit, caller.Caller(), err
+	audit, err := pipeline.Run(ctx, cfg, session.AuditClients(flags.Org.role(session.ARN)))
+	audit.Region = session.Config.Region
+	return audit, session, err
 }
 
 // openReport opens the report file at path, "-" for stdin, and names it for messages. A person

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
@@ -43,7 +42,7 @@ func (s *SinceReportFlags) validate(src SourceFlags) error {
 // GeneratedTime and not deleted or deactivated later, with the live key check and the rule (the
 // user's creation from GetUser, so a user made before the report counts too). Keys the report
 // already judged (same key ID, or same user and creation second) are not added twice.
-func addSinceReport(ctx context.Context, flags SinceReportFlags, src SourceFlags, caller Caller, keepPassing bool, audit *setupkeys.Audit) error {
+func addSinceReport(ctx context.Context, flags SinceReportFlags, src SourceFlags, session *Session, keepPassing bool, audit *setupkeys.Audit) error {
 	if len(audit.Accounts) != 1 {
 		return errors.New("--since-report: the audit did not give one account")
 	}
@@ -57,7 +56,7 @@ func addSinceReport(ctx context.Context, flags SinceReportFlags, src SourceFlags
 	evSrc := setupkeys.Source{Kind: setupkeys.SourceCloudTrail, File: flags.CloudTrail}
 	if flags.CloudTrail == "" {
 		evSrc.File = "cloudtrail:LookupEvents"
-		if _, err := events.LookupIAM(ctx, cloudtrail.NewFromConfig(caller.Config, iamEventsRegion), since, tracker.Apply); err != nil {
+		if _, err := events.LookupIAM(ctx, session.CloudTrail(), since, tracker.Apply); err != nil {
 			return fmt.Errorf("--since-report: %w", err)
 		}
 	} else {
@@ -69,13 +68,13 @@ func addSinceReport(ctx context.Context, flags SinceReportFlags, src SourceFlags
 			return err
 		}
 	}
-	results, err := events.Live(ctx, iam.NewFromConfig(caller.Config), caller.Account, tracker.Rows(), evSrc, events.JudgeOptions{Rule: rule.Options{Window: src.Window}, KeepPassing: true})
+	results, err := events.Live(ctx, session.Self, session.Account, tracker.Rows(), evSrc, events.JudgeOptions{Rule: rule.Options{Window: src.Window}, KeepPassing: true})
 	if err != nil {
 		return fmt.Errorf("--since-report: %w", err)
 	}
 	added := 0
 	for _, r := range results {
-		if r.AccountID != caller.Account {
+		if r.AccountID != session.Account {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("--since-report: %d user(s) of account %s in the logs are not this account's: left out", r.Users, r.AccountID))
 			continue
 		}

@@ -57,7 +57,7 @@ func TestSinceReportAddsBlindSpotKeys(t *testing.T) {
 	audit := setupkeys.Audit{Window: 10 * time.Minute, Accounts: []setupkeys.AccountResult{{
 		AccountID: moto.DefaultAccountID, Users: 1, Source: setupkeys.Source{Kind: setupkeys.SourceLiveReport, GeneratedTime: &generated},
 	}}}
-	caller := Caller{Config: cfg, Account: moto.DefaultAccountID}
+	caller := NewSDKSession(cfg, moto.DefaultAccountID, "")
 	flags := SourceFlags{Window: 10 * time.Minute}
 	if err := addSinceReport(context.Background(), SinceReportFlags{On: true, CloudTrail: dir}, flags, caller, true, &audit); err != nil {
 		t.Fatal(err)

@@ -4,12 +4,16 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	awssecurityhub "github.com/aws/aws-sdk-go-v2/service/securityhub"
 
+	"github.com/setupkeys/setupkeys/internal/events"
 	"github.com/setupkeys/setupkeys/internal/org"
 	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/remediate"
+	"github.com/setupkeys/setupkeys/internal/securityhub"
 )
 
 // AWSClients is how the commands reach AWS, the Factory's: main gives SDKClients, tests an
@@ -40,10 +44,13 @@ type Session struct {
 	IAM func(account string, role org.RoleOptions) (IAMClient, error)
 	// Organizations returns the client that lists the caller's organization.
 	Organizations func() org.OrganizationsAPI
+	// SecurityHub returns the Security Hub client of account in the run's region: the caller's
+	// own credentials for its account, a role assumed through role for the others.
+	SecurityHub func(account string, role org.RoleOptions) (securityhub.API, error)
+	// CloudTrail returns the client that looks up the caller's IAM events (us-east-1, where
+	// IAM's events are delivered).
+	CloudTrail func() events.LookupAPI
 }
-
-// Caller is the session's caller and configuration.
-func (s *Session) Caller() Caller { return Caller{Config: s.Config, Account: s.Account, ARN: s.ARN} }
 
 // AuditClients are the audit pipeline's clients, reaching other accounts through role.
 func (s *Session) AuditClients(role org.RoleOptions) pipeline.Clients {
@@ -80,19 +87,31 @@ func (SDKClients) Connect(ctx context.Context, flags AWSFlags) (*Session, error)
 // account (and arn, "" when unknown).
 func NewSDKSession(cfg aws.Config, account, arn string) *Session {
 	s := &Session{Account: account, ARN: arn, Config: cfg, Self: iam.NewFromConfig(cfg)}
+	// configFor is the configuration that reaches acct: cfg itself for the caller's own account.
+	configFor := func(acct string, role org.RoleOptions) (aws.Config, error) {
+		if role.Partition == "" {
+			role.Partition = org.PartitionFromARN(arn)
+		}
+		return org.AccountConfig(cfg, acct, account, role)
+	}
 	s.IAM = func(acct string, role org.RoleOptions) (IAMClient, error) {
 		if acct == account {
 			return s.Self, nil
 		}
-		if role.Partition == "" {
-			role.Partition = org.PartitionFromARN(arn)
-		}
-		c, err := org.AccountConfig(cfg, acct, account, role)
+		c, err := configFor(acct, role)
 		if err != nil {
 			return nil, err
 		}
 		return iam.NewFromConfig(c), nil
 	}
 	s.Organizations = func() org.OrganizationsAPI { return organizations.NewFromConfig(cfg) }
+	s.SecurityHub = func(acct string, role org.RoleOptions) (securityhub.API, error) {
+		c, err := configFor(acct, role)
+		if err != nil {
+			return nil, err
+		}
+		return awssecurityhub.NewFromConfig(c), nil
+	}
+	s.CloudTrail = func() events.LookupAPI { return cloudtrail.NewFromConfig(cfg, iamEventsRegion) }
 	return s
 }

@@ -79,12 +79,6 @@ type Caller struct {
 	ARN     string
 }
 
-// AccountConfig is the configuration that reaches account: the caller's own for its own account,
-// an assumed role for the others.
-func (o OrgFlags) AccountConfig(c Caller, account string) (aws.Config, error) {
-	return org.AccountConfig(c.Config, account, c.Account, o.role(c.ARN))
-}
-
 // accounts is the multi-account part of the audit's pipeline configuration.
 func (o OrgFlags) accounts(streams IOStreams) *pipeline.Accounts {
 	return &pipeline.Accounts{

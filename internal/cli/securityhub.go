@@ -2,11 +2,10 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
-
-	awssecurityhub "github.com/aws/aws-sdk-go-v2/service/securityhub"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/org"
@@ -18,9 +17,12 @@ import (
 // importSecurityHub sends the audit's ASFF findings to Security Hub in the run's region, each
 // account's from that account (the caller's own credentials, members through the audit's role),
 // says on errOut what happened per account and names every finding that was not imported: then
-// it returns an error (exit 1).
-func importSecurityHub(ctx context.Context, errOut io.Writer, audit setupkeys.Audit, caller Caller, orgFlags OrgFlags, now time.Time) error {
-	partition := org.PartitionFromARN(caller.ARN)
+// it returns an error (exit 1). The clients come from the session (the Factory's AWS).
+func importSecurityHub(ctx context.Context, errOut io.Writer, audit setupkeys.Audit, session *Session, orgFlags OrgFlags, now time.Time) error {
+	if session == nil || session.SecurityHub == nil {
+		return errors.New("Security Hub: no AWS session to import with")
+	}
+	partition := org.PartitionFromARN(session.ARN)
 	if partition == "" {
 		partition = org.PartitionFromRegion(audit.Region)
 	}
@@ -40,12 +42,9 @@ func importSecurityHub(ctx context.Context, errOut io.Writer, audit setupkeys.Au
 			Complete:   acct.Err == nil,
 		})
 	}
+	role := orgFlags.role(session.ARN)
 	results := securityhub.Sync(ctx, accounts, func(account string) (securityhub.API, error) {
-		cfg, err := orgFlags.AccountConfig(caller, account)
-		if err != nil {
-			return nil, err
-		}
-		return awssecurityhub.NewFromConfig(cfg), nil
+		return session.SecurityHub(account, role)
 	}, orgFlags.Concurrency, now)
 	failed := 0
 	for _, r := range results {

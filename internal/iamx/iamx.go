@@ -5,6 +5,7 @@ package iamx
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -20,6 +21,22 @@ func ErrorCode(err error) string {
 		return apiErr.ErrorCode()
 	}
 	return ""
+}
+
+// CallError names the IAM call op (about subject, "" when the call says it) that failed with err,
+// so that a message says the call once: the SDK's own errors already start "operation error IAM:
+// op", and get only the subject; any other error (a fake's, a context's) gets "iam op subject".
+func CallError(op, subject string, err error) error {
+	var opErr *smithy.OperationError
+	switch {
+	case errors.As(err, &opErr) && subject == "":
+		return err
+	case errors.As(err, &opErr):
+		return fmt.Errorf("%s: %w", subject, err)
+	case subject == "":
+		return fmt.Errorf("iam %s: %w", op, err)
+	}
+	return fmt.Errorf("iam %s %s: %w", op, subject, err)
 }
 
 // IsNoSuchEntity reports IAM's "the user (or key) does not exist".

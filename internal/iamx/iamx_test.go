@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -70,5 +71,32 @@ func TestErrorCode(t *testing.T) {
 	}
 	if IsNoSuchEntity(nil) || !IsNoSuchEntity(&types.NoSuchEntityException{}) {
 		t.Error("IsNoSuchEntity")
+	}
+}
+
+// A message names the failed call once: the SDK's errors already do, others get it added.
+func TestCallError(t *testing.T) {
+	denied := &smithy.GenericAPIError{Code: "AccessDenied", Message: "no"}
+	sdk := &smithy.OperationError{ServiceID: "IAM", OperationName: "GetUser", Err: denied}
+	tests := []struct {
+		name, op, subject string
+		err               error
+		want              string
+	}{
+		{"SDK error", "GetUser", "", sdk, "operation error IAM: GetUser, api error AccessDenied: no"},
+		{"SDK error about a key", "GetUser", "AKIA****", sdk, "AKIA****: operation error IAM: GetUser, api error AccessDenied: no"},
+		{"bare API error", "GetUser", "", denied, "iam GetUser: api error AccessDenied: no"},
+		{"bare API error about a key", "GetAccessKeyLastUsed", "AKIA****", denied, "iam GetAccessKeyLastUsed AKIA****: api error AccessDenied: no"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := CallError(tt.op, tt.subject, tt.err)
+			if got.Error() != tt.want || !errors.Is(got, tt.err) {
+				t.Errorf("got %q, want %q wrapping the cause", got, tt.want)
+			}
+			if n := strings.Count(got.Error(), tt.op); n != 1 {
+				t.Errorf("%q names %s %d times", got, tt.op, n)
+			}
+		})
 	}
 }

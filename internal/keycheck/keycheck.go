@@ -451,7 +451,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 	case iamx.IsNoSuchEntity(err):
 		f.UserGone = true
 	case err != nil:
-		return Result{}, fmt.Errorf("user %s: iam ListAccessKeys: %w", req.User, err)
+		return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("ListAccessKeys", "", err))
 	}
 	for _, m := range metas {
 		f.Keys = append(f.Keys, LiveKey{AccessKey: setupkeys.AccessKey{
@@ -482,7 +482,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 				case iamx.IsNoSuchEntity(err):
 					f.Owners[id] = ""
 				case err != nil:
-					return Result{}, fmt.Errorf("user %s: iam GetAccessKeyLastUsed %s: %w", req.User, setupkeys.MaskKeyID(id), err)
+					return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetAccessKeyLastUsed", setupkeys.MaskKeyID(id), err))
 				default:
 					f.Owners[id] = aws.ToString(out.UserName)
 				}
@@ -493,7 +493,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 			case iamx.IsNoSuchEntity(err): // no password, or the user was deleted just now: not flagged either way
 				f.PasswordKnown = true
 			case err != nil:
-				return Result{}, fmt.Errorf("user %s: iam GetLoginProfile: %w", req.User, err)
+				return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetLoginProfile", "", err))
 			default:
 				f.PasswordKnown, f.Password = true, true
 			}
@@ -503,7 +503,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 			case iamx.IsNoSuchEntity(err):
 				f.UserGone = true
 			case err != nil:
-				return Result{}, fmt.Errorf("user %s: iam GetUser: %w", req.User, err)
+				return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetUser", "", err))
 			case out.User == nil || out.User.CreateDate == nil:
 				return Result{}, fmt.Errorf("user %s: iam GetUser: no CreateDate in the answer", req.User)
 			default:
@@ -518,7 +518,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 				case iamx.IsNoSuchEntity(err):
 					k.Gone = true
 				case err != nil:
-					return Result{}, fmt.Errorf("user %s: iam GetAccessKeyLastUsed %s: %w", req.User, setupkeys.MaskKeyID(id), err)
+					return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetAccessKeyLastUsed", setupkeys.MaskKeyID(id), err))
 				default:
 					SetLastUsed(&k.AccessKey, out.AccessKeyLastUsed)
 				}

@@ -177,7 +177,7 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 			case isThrottle(err):
 				waitingFor = "GenerateCredentialReport throttled"
 			default:
-				return nil, fmt.Errorf("iam GenerateCredentialReport: %w", err)
+				return nil, iamx.CallError("GenerateCredentialReport", "", err)
 			}
 		}
 		if !generate {
@@ -194,7 +194,7 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 			case isThrottle(err):
 				waitingFor = "GetCredentialReport throttled"
 			default:
-				return nil, fmt.Errorf("iam GetCredentialReport: %w", err)
+				return nil, iamx.CallError("GetCredentialReport", "", err)
 			}
 		}
 		left := deadline.Sub(opts.now())
@@ -346,7 +346,7 @@ func LiveExact(ctx context.Context, api ExactAPI, accountID string, opts LiveOpt
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			res.Err = fmt.Errorf("iam ListUsers: %w", err)
+			res.Err = iamx.CallError("ListUsers", "", err)
 			return res, res.Err
 		}
 		users = append(users, out.Users...)
