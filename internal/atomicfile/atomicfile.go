@@ -102,7 +102,7 @@ func (f *File) Commit() error {
 		os.Remove(f.Name())
 		return err
 	}
-	return syncDir(filepath.Dir(f.path))
+	return SyncDir(filepath.Dir(f.path))
 }
 
 // Abort drops the temporary file and leaves the destination as it was. It is a no-op after
@@ -129,8 +129,9 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	return f.Commit()
 }
 
-// syncDir makes a new or renamed directory entry durable.
-func syncDir(dir string) error {
+// SyncDir makes a new or renamed entry of directory dir durable (a file created or renamed
+// there). Filesystems that cannot sync a directory are not an error.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

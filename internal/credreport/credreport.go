@@ -54,20 +54,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(termsafe.String(e.File))
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-		if e.Col > 0 {
-			fmt.Fprintf(&b, ":%d", e.Col)
-		}
-	}
+	where := termsafe.Place(e.File, e.Line, e.Col)
 	if e.Column != "" {
-		fmt.Fprintf(&b, ": column %s", e.Column)
+		where += ": column " + e.Column
 	}
-	b.WriteString(": ")
-	b.WriteString(e.Err.Error())
-	return b.String()
+	return where + ": " + e.Err.Error()
 }
 
 func (e *Error) Unwrap() error { return e.Err }

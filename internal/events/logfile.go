@@ -10,6 +10,8 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // FileError is a log file that cannot be read: bad JSON, a record the tool cannot read, a
@@ -24,10 +26,7 @@ type FileError struct {
 }
 
 func (e *FileError) Error() string {
-	where := e.File
-	if e.Line > 0 {
-		where = fmt.Sprintf("%s:%d:%d", e.File, e.Line, e.Column)
-	}
+	where := termsafe.Place(e.File, e.Line, e.Column)
 	if e.Record >= 0 {
 		where += fmt.Sprintf(": record %d", e.Record)
 	}

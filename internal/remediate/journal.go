@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/setupkeys/setupkeys/internal/atomicfile"
 	"github.com/setupkeys/setupkeys/internal/strictjson"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
@@ -141,7 +142,7 @@ func openJournal(path string, now func() time.Time) (*journal, error) {
 	}
 	j := &journal{path: path, f: f, run: newRunID(), now: now, last: map[journalKey]Phase{}, lastRun: map[journalKey]string{}, done: map[journalKey]int{}, pending: map[journalKey]bool{}}
 	if created {
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 			j.close()
 			return nil, fmt.Errorf("journal: %w", err)
 		}

@@ -20,12 +20,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/atomicfile"
 	"github.com/setupkeys/setupkeys/internal/rule"
 	"github.com/setupkeys/setupkeys/internal/strictjson"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
@@ -559,13 +559,14 @@ func (p *Plan) Write(w io.Writer) error {
 	return nil
 }
 
-// Save writes the plan to path atomically (a temporary file, fsync, rename), mode 0600.
+// Save writes the plan to path atomically (atomicfile: a temporary file, fsync, rename), mode
+// 0600 for a new file; it refuses to replace anything but a regular file (a link, a directory).
 func (p *Plan) Save(path string) error {
 	var buf bytes.Buffer
 	if err := p.Write(&buf); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, buf.Bytes(), 0o600)
+	return atomicfile.WriteFile(path, buf.Bytes(), 0o600)
 }
 
 // NameError is a Validate error about a name that is not printable text.
@@ -600,7 +601,7 @@ func ReadPlan(r io.Reader, name string) (*Plan, error) {
 			if q, qerr := json.Marshal(ne.Name); qerr == nil {
 				if at := bytes.Index(data, q); at >= 0 {
 					line, col := strictjson.Position(data, int64(at), 1)
-					return nil, fmt.Errorf("%s:%d:%d: %w", termsafe.String(name), line, col, err)
+					return nil, fmt.Errorf("%s: %w", termsafe.Place(name, line, col), err)
 				}
 			}
 		}
@@ -618,45 +619,4 @@ func LoadPlan(path string) (*Plan, error) {
 	}
 	defer f.Close()
 	return ReadPlan(f, path)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir makes a new or renamed directory entry durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return err
-	}
-	return nil
 }

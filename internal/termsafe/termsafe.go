@@ -121,3 +121,17 @@ func Check(s string) (int, string) {
 	}
 	return 0, ""
 }
+
+// Place is where a fault is in a file, the way compilers and editors write it: name:line:column,
+// name:line when the column is unknown (0), name alone when the line is too; the name escaped as
+// String does. Every message that points into an input file names the place through it.
+func Place(name string, line, column int) string {
+	s := String(name)
+	if line > 0 {
+		s += ":" + strconv.Itoa(line)
+		if column > 0 {
+			s += ":" + strconv.Itoa(column)
+		}
+	}
+	return s
+}

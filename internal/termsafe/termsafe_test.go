@@ -88,3 +88,22 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
+
+func TestPlace(t *testing.T) {
+	tests := []struct {
+		name         string
+		line, column int
+		want         string
+	}{
+		{"plan.json", 3, 14, "plan.json:3:14"},
+		{"plan.json", 3, 0, "plan.json:3"},
+		{"plan.json", 0, 5, "plan.json"},
+		{"stdin", 0, 0, "stdin"},
+		{"a\x1b[2Jb.csv", 1, 1, `a\x1b[2Jb.csv:1:1`},
+	}
+	for _, tt := range tests {
+		if got := Place(tt.name, tt.line, tt.column); got != tt.want {
+			t.Errorf("Place(%q, %d, %d) = %q, want %q", tt.name, tt.line, tt.column, got, tt.want)
+		}
+	}
+}
