@@ -2,6 +2,7 @@ package awsconfig
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -39,11 +40,16 @@ type callTimeout struct{ d time.Duration }
 
 func (callTimeout) ID() string { return "setupkeys.CallTimeout" }
 
+// errCallTimedOut is the cause of a call's context that its call timeout ended, as opposed to a
+// deadline of the caller's (an account's --account-timeout), which the message must not blame
+// on --call-timeout.
+var errCallTimedOut = errors.New("call timeout")
+
 func (c callTimeout) HandleInitialize(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.d)
+	ctx, cancel := context.WithTimeoutCause(ctx, c.d, errCallTimedOut)
 	out, md, err := next.HandleInitialize(ctx, in)
 	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
+		if errors.Is(context.Cause(ctx), errCallTimedOut) {
 			err = fmt.Errorf("no answer within the %s call timeout (--call-timeout): %w", c.d, err)
 		}
 		cancel()

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -120,7 +122,8 @@ func PartitionFromRegion(region string) string {
 // (callerAccount, from sts:GetCallerIdentity) uses base as is: the management account is audited
 // with the caller's credentials. Any other account gets base with credentials from
 // sts:AssumeRole of the role in that account, cached and refreshed before they expire. The role
-// is assumed on the first call, so an AccessDenied shows as that account's first call failing.
+// is assumed on the first call, so an AccessDenied shows as that account's first call failing,
+// and under that call's context: the account's deadline (--account-timeout) bounds it.
 func AccountConfig(base aws.Config, account, callerAccount string, role RoleOptions) (aws.Config, error) {
 	if account == callerAccount {
 		return base, nil
@@ -146,8 +149,58 @@ func AccountConfig(base aws.Config, account, callerAccount string, role RoleOpti
 		}
 	})
 	cfg := base.Copy()
-	cfg.Credentials = aws.NewCredentialsCache(accountCheck{provider, account, arn})
+	cfg.Credentials = newAccountCredentials(accountCheck{provider, account, arn})
 	return cfg, nil
+}
+
+// refreshBefore is how long before they expire an account's credentials are fetched again, so
+// a call never starts with credentials that expire on its way.
+const refreshBefore = time.Minute
+
+// accountCredentials caches one account's assumed-role credentials. It is not
+// aws.CredentialsCache because that one fetches under a context detached from the caller's (its
+// fetch is shared by every caller, so no caller's cancellation may end it): the AssumeRole of an
+// account whose deadline has passed would go on, bounded only by the call timeout. Here every
+// caller is a call of the same account's audit, under the account's deadline, so the fetch runs
+// under the context of the call that needs it, one at a time; a caller waiting for another's
+// fetch gives up when its own context ends.
+type accountCredentials struct {
+	provider aws.CredentialsProvider
+	turn     chan struct{} // held by the one fetching
+	creds    atomic.Pointer[aws.Credentials]
+}
+
+func newAccountCredentials(p aws.CredentialsProvider) *accountCredentials {
+	return &accountCredentials{provider: p, turn: make(chan struct{}, 1)}
+}
+
+func (c *accountCredentials) cached() (aws.Credentials, bool) {
+	cr := c.creds.Load()
+	if cr == nil || (cr.CanExpire && time.Until(cr.Expires) < refreshBefore) {
+		return aws.Credentials{}, false
+	}
+	return *cr, true
+}
+
+func (c *accountCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
+	if cr, ok := c.cached(); ok {
+		return cr, nil
+	}
+	select {
+	case c.turn <- struct{}{}:
+	case <-ctx.Done():
+		return aws.Credentials{}, fmt.Errorf("waiting for the role's credentials: %w", context.Cause(ctx))
+	}
+	defer func() { <-c.turn }()
+	if cr, ok := c.cached(); ok {
+		return cr, nil // fetched by the caller before
+	}
+	cr, err := c.provider.Retrieve(ctx)
+	if err != nil {
+		return aws.Credentials{}, err
+	}
+	c.creds.Store(&cr)
+	return cr, nil
 }
 
 // accountCheck refuses credentials for another account than the one asked for, so that a

@@ -182,7 +182,7 @@ func runOne(parent context.Context, a Account, timeout, abandon time.Duration, a
 		case parent.Err() != nil:
 			err = fmt.Errorf("%w while auditing: %w", ErrCancelled, err)
 		case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
-			err = fmt.Errorf("timed out after %s: %w", timeout, err)
+			err = fmt.Errorf("timed out after %s (--account-timeout): %w", timeout, err)
 		}
 	}
 	return finish(a, o.res, err)
