@@ -31,10 +31,11 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/lazyre"
+	"github.com/setupkeys/setupkeys/internal/strictjson"
 )
 
 // Version is the suppression file format this package reads.
@@ -314,13 +315,13 @@ func Parse(r io.Reader, name string) (*Set, error) {
 		if errors.Is(err, io.EOF) {
 			return set, nil // an empty file suppresses nothing
 		}
-		return nil, p.yamlError(err)
+		return nil, p.yamlError(data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
 		return nil, p.at(&extra, "more than one YAML document; put every suppression under one `suppressions:` list")
 	} else if !errors.Is(err, io.EOF) {
-		return nil, p.yamlError(err)
+		return nil, p.yamlError(data, err)
 	}
 	set.Rules = p.file(&doc)
 	if len(p.errs) > 0 {
@@ -347,16 +348,23 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	}
 }
 
-var yamlLine = lazyre.New(`^yaml: line (\d+): (.*)$`)
-
-func (p *parser) yamlError(err error) error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscanf(m[1], "%d", &line)
-		return &Error{File: p.name, Line: line, Msg: "bad YAML: " + m[2]}
+// yamlError places a YAML syntax error where the parser found it, and says which construct was
+// open (a quoted value, a list) and where that began, since the cause is often there.
+func (p *parser) yamlError(data []byte, err error) error {
+	var le *yaml.LoadError
+	if !errors.As(err, &le) {
+		return &Error{File: p.name, Msg: "bad YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	return &Error{File: p.name, Msg: "bad YAML: " + strings.TrimPrefix(msg, "yaml: ")}
+	msg := "bad YAML: " + le.Message
+	if le.ContextMsg != "" && le.ContextMark.Line > 0 && le.ContextMark != le.Mark {
+		msg += fmt.Sprintf(" (%s that starts at %d:%d)", le.ContextMsg, le.ContextMark.Line, le.ContextMark.Column)
+	}
+	line, col := le.Mark.Line, le.Mark.Column
+	if line == 0 {
+		// The reader (bad UTF-8, a control character) knows only the byte offset.
+		line, col = strictjson.Position(data, int64(le.Mark.Index), 1)
+	}
+	return &Error{File: p.name, Line: line, Column: col, Msg: msg}
 }
 
 func (p *parser) file(doc *yaml.Node) []Rule {
@@ -513,14 +521,14 @@ func (p *parser) scalar(field string, v *yaml.Node) (string, bool) {
 // given twice is an error, and only its first value counts.
 func (p *parser) fields(n *yaml.Node) iter.Seq2[*yaml.Node, *yaml.Node] {
 	return func(yield func(*yaml.Node, *yaml.Node) bool) {
-		seen := map[string]bool{}
+		first := map[string]*yaml.Node{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
-			if seen[k.Value] {
-				p.errorf(k, "field %q given twice", k.Value)
+			if f, ok := first[k.Value]; ok {
+				p.errorf(k, "field %q given twice (first at %d:%d)", k.Value, f.Line, f.Column)
 				continue
 			}
-			seen[k.Value] = true
+			first[k.Value] = k
 			if !yield(k, resolveAlias(n.Content[i+1])) {
 				return
 			}

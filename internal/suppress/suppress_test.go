@@ -119,14 +119,18 @@ func TestParseErrors(t *testing.T) {
 		{"tag scalar", "suppressions:\n  - user_tag: team=data\n    reason: r\n", []string{"user_tag must be a mapping"}},
 		{"tag unknown", "suppressions:\n  - user_tag: {key: a, vlaue: x}\n    reason: r\n", []string{`unknown field "vlaue" in user_tag`}},
 		{"user list", "suppressions:\n  - user: [a, b]\n    reason: r\n", []string{"user must be a single value, found a list"}},
-		{"duplicate field", "suppressions:\n  - user: a\n    user: b\n    reason: r\n", []string{`s.yaml:3:5: field "user" given twice`}},
+		{"duplicate field", "suppressions:\n  - user: a\n    user: b\n    reason: r\n", []string{`s.yaml:3:5: field "user" given twice (first at 2:5)`}},
+		{"duplicate top field", "suppressions: []\nsuppressions: []\n", []string{`s.yaml:2:1: field "suppressions" given twice (first at 1:1)`}},
+		{"duplicate tag field", "suppressions:\n  - user_tag: {key: a, key: b}\n    reason: r\n", []string{`s.yaml:2:24: field "key" given twice (first at 2:16)`}},
+		{"bad expiry time", "suppressions:\n  - user: a\n    reason: r\n    expires: 2025-01-01T25:00:00Z\n", []string{`s.yaml:4:14: expires "2025-01-01T25:00:00Z" is not a date`}},
+		{"bad key id place", "suppressions:\n  - user: a\n    reason: r\n    access_key_id: 'AKIA123'\n", []string{`s.yaml:4:20: access_key_id "*******" is not an access key ID`}},
+		{"unknown tag field place", "suppressions:\n  - user_tag:\n      key: a\n      valu: b\n    reason: r\n", []string{`s.yaml:4:7: unknown field "valu" in user_tag`}},
 		{"not a list", "suppressions:\n  user: a\n", []string{"`suppressions` must be a list"}},
 		{"top list", "- user: a\n  reason: r\n", []string{"expected a mapping with a `suppressions:` list"}},
 		{"no list", "version: 1\n", []string{"no `suppressions:` list"}},
 		{"bad version", "version: 2\nsuppressions: []\n", []string{`s.yaml:1:10: unsupported version "2"`}},
 		{"item scalar", "suppressions:\n  - alice\n", []string{"s.yaml:2:5: a suppression must be a mapping"}},
 		{"two docs", "suppressions: []\n---\nsuppressions: []\n", []string{"more than one YAML document"}},
-		{"bad yaml", "suppressions:\n  - user: a\n   reason: [\n", []string{"s.yaml:", "bad YAML"}},
 		{"several", "suppressions:\n  - user: a\n  - reason: r\n", []string{"s.yaml:2:5: suppression has no reason", "s.yaml:3:5: suppression has no selector"}},
 	}
 	for _, tt := range tests {
@@ -143,6 +147,48 @@ func TestParseErrors(t *testing.T) {
 			var perr *Error
 			if !errors.As(err, &perr) {
 				t.Errorf("error %T is not a *suppress.Error", err)
+			}
+		})
+	}
+}
+
+// TestParseSyntaxErrors: a YAML syntax error is placed where the parser found it, line and
+// column, and names the construct left open when that began elsewhere.
+func TestParseSyntaxErrors(t *testing.T) {
+	tests := []struct {
+		name, src, want string
+	}{
+		{"mis-indented field", "suppressions:\n  - user: alice\n    reason: x\n   bad: y\n",
+			"s.yaml:4:4: bad YAML: did not find expected '-' indicator (while parsing a block collection that starts at 2:3)"},
+		{"unclosed flow list", "suppressions:\n  - user: [alice\n",
+			"s.yaml:3:1: bad YAML: did not find expected ',' or ']' (while parsing a flow sequence that starts at 2:11)"},
+		{"unclosed quote", "suppressions:\n  - user: \"alice\n    reason: r\n",
+			"s.yaml:4:1: bad YAML: found unexpected end of stream (while scanning a quoted scalar that starts at 2:11)"},
+		{"tab indent", "suppressions:\n\t- user: alice\n",
+			"s.yaml:2:1: bad YAML: found character that cannot start any token"},
+		{"key after list", "suppressions:\n  - user: a\n    reason: r\n  user: x\n",
+			"s.yaml:4:3: bad YAML: did not find expected '-' indicator (while parsing a block collection that starts at 2:3)"},
+		{"mapping in scalar", "suppressions:\n  - user: a: b\n    reason: r\n",
+			"s.yaml:2:12: bad YAML: mapping values are not allowed in this context"},
+		{"not UTF-8", "suppressions:\n  - user: a\xd8\n",
+			"s.yaml:2:13: bad YAML: invalid trailing UTF-8 octet (value: 10)"},
+		{"control character", "suppressions:\n  - user: a\x1e\n",
+			"s.yaml:2:12: bad YAML: control characters are not allowed (value: 30)"},
+		{"too deep", strings.Repeat("[", 20000),
+			"s.yaml:1:10001: bad YAML: exceeded max depth of 10000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.src), "s.yaml")
+			var perr *Error
+			if !errors.As(err, &perr) {
+				t.Fatalf("error %T %v is not a *suppress.Error", err, err)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error\n %s\nwant\n %s", err, tt.want)
+			}
+			if perr.Line <= 0 || perr.Column <= 0 {
+				t.Errorf("error has no line and column: %+v", perr)
 			}
 		})
 	}
