@@ -283,9 +283,28 @@ func userCreated(req Request, f Facts) time.Time {
 	return f.UserCreated
 }
 
-// Decide pairs each wanted key with a live key and judges it with the rule on the live facts,
-// under the package's policy. It is pure.
+// Decide pairs each wanted key with a live key (Pair) and judges it with the rule on the live
+// facts, under the package's policy. It is pure.
 func Decide(req Request, f Facts, opts rule.Options) Result {
+	res := Pair(req, f, opts)
+	res.User.Keys = nil
+	for i := range res.Keys {
+		res.Keys[i] = judge(res.User, res.Keys[i], opts)
+		if d := res.Keys[i]; d.Judged {
+			res.User.Keys = append(res.User.Keys, d.Verdict.Key)
+		}
+	}
+	for i := range res.Unasked {
+		res.Unasked[i] = judge(res.User, res.Unasked[i], opts)
+	}
+	return res
+}
+
+// Pair pairs each wanted key with a live key under the package's policy, without judging it: each
+// decision has a Cause (the rule cannot apply to the key now), or is Ready with the live key the
+// rule applies to. Result.User holds the ready keys. Decide judges what Pair paired; a live audit
+// hands the paired keys on, and the audit pipeline runs the rule once per key. It is pure.
+func Pair(req Request, f Facts, opts rule.Options) Result {
 	res := Result{
 		User: setupkeys.User{
 			AccountID:       req.AccountID,
@@ -328,11 +347,24 @@ func Decide(req Request, f Facts, opts rule.Options) Result {
 			d.Cause, d.Reason = CauseCreatedDiffers, fmt.Sprintf("the key's create date %s differs from the expected %s",
 				f.Keys[at].Created.UTC().Format(time.RFC3339), w.Created.UTC().Format(time.RFC3339))
 		default:
-			*d = judge(req, f, w, f.Keys[at], opts)
+			*d = ready(req, f, w, f.Keys[at], opts)
 		}
 	}
 	// Keys known by their creation second: pair each second's wants, by slot, with that second's
-	// live keys, best explained first.
+	// live keys, best explained first: what the rule flags now, then what it passes.
+	user := res.User
+	user.PasswordEnabled = true // ready keys are a console user's
+	rank := func(d Decision) int {
+		switch {
+		case d.Ready() && rule.Flags(user, d.Key, opts):
+			return 0
+		case d.Ready():
+			return 1
+		case d.Cause == CauseKeyGone:
+			return 3
+		}
+		return 2
+	}
 	var seconds []time.Time
 	bySecond := map[time.Time][]int{}
 	for i, w := range req.Keys {
@@ -351,7 +383,7 @@ func Decide(req Request, f Facts, opts rule.Options) Result {
 		var cands []Decision
 		for _, k := range f.Keys {
 			if !named[k.ID] && sameSecond(k.Created, s) {
-				cands = append(cands, judge(req, f, req.Keys[wants[0]], k, opts))
+				cands = append(cands, ready(req, f, req.Keys[wants[0]], k, opts))
 			}
 		}
 		slices.SortStableFunc(cands, func(a, b Decision) int {
@@ -365,80 +397,87 @@ func Decide(req Request, f Facts, opts rule.Options) Result {
 			}
 			d := cands[j]
 			d.Want = w
-			d.Key.Slot, d.Verdict.Key.Slot = w.Slot, w.Slot
+			d.Key.Slot = w.Slot
 			res.Keys[wi] = d
 		}
 		for _, d := range cands[min(len(wants), len(cands)):] {
-			if d.Flagged() {
+			if rank(d) == 0 {
 				d.Want = Want{Created: s}
 				res.Unasked = append(res.Unasked, d)
 			}
 		}
 	}
 	for _, d := range res.Keys {
-		if d.Judged {
-			res.User.Keys = append(res.User.Keys, d.Verdict.Key)
+		if d.Ready() {
+			res.User.Keys = append(res.User.Keys, d.Key)
 		}
 	}
 	return res
 }
 
-// rank orders the live keys of one second for pairing: what the rule flags now first.
-func rank(d Decision) int {
-	switch {
-	case d.Flagged():
-		return 0
-	case d.Judged:
-		return 1
-	case d.Cause == CauseKeyGone:
-		return 3
-	}
-	return 2
-}
+// Ready reports whether the key was paired and the rule applies to it on the live facts (before
+// Decide judged it, or after).
+func (d Decision) Ready() bool { return d.Cause == "" && d.Key.ID != "" }
 
-// judge applies the rule to one live key paired with w, on the user's live facts.
-func judge(req Request, f Facts, w Want, lk LiveKey, opts rule.Options) Decision {
+// ready pairs one live key with w on the user's live facts: a Cause when the rule cannot apply to
+// it now, else the key as the rule sees it (a key the caller deactivated counts as Active).
+func ready(req Request, f Facts, w Want, lk LiveKey, opts rule.Options) Decision {
 	k := lk.AccessKey
 	k.Slot = w.Slot
 	d := Decision{Want: w, Key: k}
 	active := k.Active || (w.ID != "" && w.DeactivatedByCaller && k.Status == string(types.StatusTypeInactive))
 	created := userCreated(req, f)
+	window := opts.Window
+	if window <= 0 {
+		window = rule.DefaultWindow
+	}
 	switch {
 	case lk.Gone:
 		d.Cause, d.Reason = CauseKeyGone, "the key was deleted while it was checked"
-		return d
 	case !active:
 		d.Cause, d.Reason = CauseInactive, fmt.Sprintf("the key is %s now", k.Status)
-		return d
 	case !f.PasswordKnown:
 		d.Cause, d.Reason = CauseUnchecked, "the console password was not checked"
-		return d
 	case !f.Password:
 		d.Cause, d.Reason = CauseNoPassword, "the user has no console password now, so the rule does not apply"
-		return d
 	case created.IsZero():
 		d.Cause, d.Reason = CauseUnchecked, "the user's creation time was not read"
-		return d
-	}
-	k.Active = true
-	u := setupkeys.User{AccountID: req.AccountID, Name: req.User, ARN: req.ARN, Created: created, PasswordEnabled: true, Keys: []setupkeys.AccessKey{k}}
-	v := rule.Judge(u, opts, nil)
-	if len(v) != 1 {
+	case k.Created.IsZero():
 		d.Cause, d.Reason = CauseUnchecked, "the key has no creation time"
-		return d
-	}
-	if v[0].AtSetup && !lk.LastUsedKnown {
+	case rule.CreatedAtSetup(created, k.Created, window) && !lk.LastUsedKnown:
 		d.Cause, d.Reason = CauseUnchecked, "the key's last use was not read"
-		return d
+	default:
+		d.Key.Active = true
 	}
-	d.Judged, d.Verdict, d.Reason = true, v[0], v[0].Reason(created)
 	return d
 }
 
-// Check reads what the rule needs about req's user and keys from IAM and decides each key. Only
-// AWS errors other than NoSuchEntity are errors: a user or key that is gone is a decision. The
-// whole check is bounded by opts.Timeout; throttling is the SDK retryer's.
+// judge applies the rule to a key Pair made ready, on the user's live facts.
+func judge(u setupkeys.User, d Decision, opts rule.Options) Decision {
+	if !d.Ready() {
+		return d
+	}
+	u.PasswordEnabled, u.Keys = true, []setupkeys.AccessKey{d.Key}
+	v := rule.Judge(u, opts, nil)
+	d.Judged, d.Verdict, d.Reason = true, v[0], v[0].Reason(u.Created)
+	return d
+}
+
+// Check reads what the rule needs about req's user and keys from IAM (Gather) and decides each
+// key (Decide).
 func Check(ctx context.Context, api API, req Request, opts Options) (Result, error) {
+	req, f, err := Gather(ctx, api, req, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	return Decide(req, f, opts.Rule), nil
+}
+
+// Gather reads from IAM the facts Pair and Decide need about req's user and keys, asking Needs
+// what to read next, and returns them with the request (its Keys made from the live keys when
+// AllKeys). Only AWS errors other than NoSuchEntity are errors: a user or key that is gone is a
+// fact. The whole gathering is bounded by opts.Timeout; throttling is the SDK retryer's.
+func Gather(ctx context.Context, api API, req Request, opts Options) (Request, Facts, error) {
 	timeout := opts.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -451,7 +490,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 	case iamx.IsNoSuchEntity(err):
 		f.UserGone = true
 	case err != nil:
-		return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("ListAccessKeys", "", err))
+		return req, f, fmt.Errorf("user %s: %w", req.User, iamx.CallError("ListAccessKeys", "", err))
 	}
 	for _, m := range metas {
 		f.Keys = append(f.Keys, LiveKey{AccessKey: setupkeys.AccessKey{
@@ -471,7 +510,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 		n := Needs(req, f, opts.Rule)
 		switch {
 		case n.None():
-			return Decide(req, f, opts.Rule), nil
+			return req, f, nil
 		case len(n.Owners) > 0:
 			if f.Owners == nil {
 				f.Owners = map[string]string{}
@@ -482,7 +521,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 				case iamx.IsNoSuchEntity(err):
 					f.Owners[id] = ""
 				case err != nil:
-					return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetAccessKeyLastUsed", setupkeys.MaskKeyID(id), err))
+					return req, f, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetAccessKeyLastUsed", setupkeys.MaskKeyID(id), err))
 				default:
 					f.Owners[id] = aws.ToString(out.UserName)
 				}
@@ -493,7 +532,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 			case iamx.IsNoSuchEntity(err): // no password, or the user was deleted just now: not flagged either way
 				f.PasswordKnown = true
 			case err != nil:
-				return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetLoginProfile", "", err))
+				return req, f, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetLoginProfile", "", err))
 			default:
 				f.PasswordKnown, f.Password = true, true
 			}
@@ -503,9 +542,9 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 			case iamx.IsNoSuchEntity(err):
 				f.UserGone = true
 			case err != nil:
-				return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetUser", "", err))
+				return req, f, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetUser", "", err))
 			case out.User == nil || out.User.CreateDate == nil:
-				return Result{}, fmt.Errorf("user %s: iam GetUser: no CreateDate in the answer", req.User)
+				return req, f, fmt.Errorf("user %s: iam GetUser: no CreateDate in the answer", req.User)
 			default:
 				f.UserCreated = out.User.CreateDate.UTC().Truncate(time.Second)
 			}
@@ -518,7 +557,7 @@ func Check(ctx context.Context, api API, req Request, opts Options) (Result, err
 				case iamx.IsNoSuchEntity(err):
 					k.Gone = true
 				case err != nil:
-					return Result{}, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetAccessKeyLastUsed", setupkeys.MaskKeyID(id), err))
+					return req, f, fmt.Errorf("user %s: %w", req.User, iamx.CallError("GetAccessKeyLastUsed", setupkeys.MaskKeyID(id), err))
 				default:
 					SetLastUsed(&k.AccessKey, out.AccessKeyLastUsed)
 				}

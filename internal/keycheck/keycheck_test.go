@@ -293,6 +293,17 @@ func TestDecide(t *testing.T) {
 					t.Errorf("decision %s: verdict key %+v, key %+v", outcome(d), d.Verdict.Key, d.Key)
 				}
 			}
+			// Pair pairs the same way without judging: the same keys, causes and leftovers.
+			paired := Pair(tt.req, tt.facts, opts)
+			for i, p := range paired.Keys {
+				d := res.Keys[i]
+				if p.Judged || p.Key.ID != d.Key.ID || p.Key.Slot != d.Key.Slot || p.Cause != d.Cause || p.Ready() != d.Judged {
+					t.Errorf("key %d: Pair %+v, Decide %+v", i, p, d)
+				}
+			}
+			if len(paired.Unasked) != len(res.Unasked) || len(paired.User.Keys) != len(res.User.Keys) {
+				t.Errorf("Pair: %d unasked, %d user keys; Decide: %d, %d", len(paired.Unasked), len(paired.User.Keys), len(res.Unasked), len(res.User.Keys))
+			}
 			// The judged keys make the user for findings; its creation is the one judged by.
 			if n := len(res.User.Keys); n != countJudged(res.Keys) {
 				t.Errorf("User.Keys has %d keys, %d judged", n, countJudged(res.Keys))

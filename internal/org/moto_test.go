@@ -14,7 +14,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/org"
-	"github.com/setupkeys/setupkeys/internal/source"
+	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/testenv/moto"
 )
 
@@ -123,7 +123,7 @@ func TestMotoAuditOrganization(t *testing.T) {
 		if err != nil {
 			return setupkeys.AccountResult{}, err
 		}
-		return source.LiveReport(ctx, iam.NewFromConfig(cfg), a.ID, source.LiveOptions{})
+		return pipeline.Account(ctx, iam.NewFromConfig(cfg), a.ID, pipeline.Config{})
 	}
 	results, err := org.Collect(ctx, accts, org.RunOptions{}, audit)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/org"
+	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/source"
 	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
 )
@@ -26,7 +27,7 @@ func liveAudit(base aws.Config, caller string, role org.RoleOptions) org.AuditFu
 		if err != nil {
 			return setupkeys.AccountResult{}, err
 		}
-		return source.LiveReport(ctx, iam.NewFromConfig(cfg), a.ID, source.LiveOptions{PollInterval: 5 * time.Millisecond})
+		return pipeline.Account(ctx, iam.NewFromConfig(cfg), a.ID, pipeline.Config{Live: source.LiveOptions{PollInterval: 5 * time.Millisecond}})
 	}
 }
 
@@ -295,7 +296,7 @@ func TestRunConcurrencyOnTheWire(t *testing.T) {
 		if err != nil {
 			return setupkeys.AccountResult{}, err
 		}
-		return source.LiveReport(ctx, iam.NewFromConfig(cfg), a.ID, source.LiveOptions{Concurrency: 1, PollInterval: time.Millisecond})
+		return pipeline.Account(ctx, iam.NewFromConfig(cfg), a.ID, pipeline.Config{Live: source.LiveOptions{Concurrency: 1, PollInterval: time.Millisecond}})
 	}
 	const limit = 3
 	srv.ResetCalls()

@@ -1,16 +1,19 @@
 // Package pipeline is the audit, in one place: select the accounts, read each one's source (a
 // report file, a live account's credential report with the key check of its flagged keys, or the
-// API with --exact), judge every key with the rule, apply the suppressions, and keep the findings.
-// The CLI and internal/tools/orgbench both run it. It takes a plain Config that the caller fills
-// from its flags, and reaches AWS only through the Clients it is handed, so that tests and benchmarks
-// can give it any client.
+// API with --exact) as a stream of user rows, judge every key of every row with the rule, once,
+// apply the suppressions, and keep the findings. The CLI and internal/tools/orgbench both run it.
+// It takes a plain Config that the caller fills from its flags, and reaches AWS only through the
+// Clients it is handed, so that tests and benchmarks can give it any client.
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -98,13 +101,12 @@ func Run(ctx context.Context, cfg Config, clients Clients) (setupkeys.Audit, err
 	if audit.Window == 0 {
 		audit.Window = rule.DefaultWindow
 	}
-	opts := source.Options{Rule: cfg.Rule, KeepPassing: cfg.KeepPassing}
 	if cfg.Report != nil {
-		res, err := source.FromReport(cfg.Report, cfg.ReportName, setupkeys.SourceReportFile, opts)
-		if err != nil {
+		rows := newAccountRows(cfg.Rule, cfg.KeepPassing)
+		if err := source.ReportFile(cfg.Report, cfg.ReportName, audit.StartedAt, rows); err != nil {
 			return audit, err
 		}
-		source.WarnIfOld(&res, audit.StartedAt)
+		res := rows.result()
 		// A report file has no tags to read: tag suppressions cannot match, and say so.
 		applySuppressions(ctx, cfg.Suppressions, &res, nil, audit.StartedAt)
 		audit.Accounts = []setupkeys.AccountResult{res}
@@ -115,7 +117,7 @@ func Run(ctx context.Context, cfg Config, clients Clients) (setupkeys.Audit, err
 	}
 	audit.CallerAccount = clients.CallerAccount
 	live := cfg.Live
-	live.Options = opts
+	live.Options = source.Options{Rule: cfg.Rule, KeepPassing: cfg.KeepPassing}
 	auditOne := func(ctx context.Context, account string) (setupkeys.AccountResult, error) {
 		client, err := clients.IAM(account)
 		if err != nil {
@@ -134,6 +136,19 @@ func Run(ctx context.Context, cfg Config, clients Clients) (setupkeys.Audit, err
 	var err error
 	audit.Accounts, err = auditAccounts(ctx, *cfg.Accounts, clients, auditOne)
 	return audit, err
+}
+
+// Account audits one live account through client, as Run audits each account of a live audit:
+// the source cfg chooses (the credential report, or the API with Exact), the rule, the
+// suppressions. For callers that choose and reach the accounts themselves.
+func Account(ctx context.Context, client IAM, account string, cfg Config) (setupkeys.AccountResult, error) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	live := cfg.Live
+	live.Options = source.Options{Rule: cfg.Rule, KeepPassing: cfg.KeepPassing}
+	return auditAccount(ctx, client, account, cfg.Exact, live, cfg.Suppressions, now())
 }
 
 // auditAccounts selects the accounts and audits each one.
@@ -155,19 +170,75 @@ func auditAccounts(ctx context.Context, a Accounts, clients Clients, auditOne fu
 // auditAccount audits one live account through the credential report, or the API with exact,
 // then applies the suppressions with that account's user tags.
 func auditAccount(ctx context.Context, client IAM, account string, exact bool, live source.LiveOptions, supp *suppress.Set, now time.Time) (setupkeys.AccountResult, error) {
-	var res setupkeys.AccountResult
+	rows := newAccountRows(live.Rule, live.KeepPassing)
+	rows.res.AccountID = account
 	var err error
 	if exact {
-		res, err = source.LiveExact(ctx, client, account, live)
+		rows.res.Source.Kind = setupkeys.SourceLiveAPI
+		err = source.LiveExact(ctx, client, account, live, rows)
 	} else {
-		res, err = source.LiveReport(ctx, client, account, live)
+		rows.res.Source.Kind = setupkeys.SourceLiveReport
+		err = source.LiveReport(ctx, client, account, live, rows)
+	}
+	res := rows.result()
+	if exact {
+		// The API lists users in its own order; findings come by user, then slot.
+		slices.SortStableFunc(res.Findings, func(a, b setupkeys.Finding) int {
+			return cmp.Or(strings.Compare(a.User, b.User), cmp.Compare(a.KeySlot, b.KeySlot))
+		})
 	}
 	if err != nil {
+		res.Err = err
 		return res, err
 	}
 	applySuppressions(ctx, supp, &res, suppress.IAMTags{Client: client}, now)
 	return res, nil
 }
+
+// judge is the rule, the one call that judges keys in an audit; a variable so that a test can
+// count the keys it judges (seam_test.go).
+var judge = rule.Judge
+
+// accountRows judges the rows of one account's source as they come, each key once, into the
+// account's result: findings for flagged keys, passing keys counted (and kept with keepPassing).
+type accountRows struct {
+	rule        rule.Options
+	keepPassing bool
+	res         setupkeys.AccountResult
+	verdicts    []rule.Verdict // scratch, reused across users
+}
+
+var _ source.Rows = (*accountRows)(nil)
+
+func newAccountRows(opts rule.Options, keepPassing bool) *accountRows {
+	return &accountRows{rule: opts, keepPassing: keepPassing}
+}
+
+func (a *accountRows) Source(src setupkeys.Source) { a.res.Source = src }
+
+func (a *accountRows) Warn(w string) { a.res.Warnings = append(a.res.Warnings, w) }
+
+func (a *accountRows) User(u setupkeys.User, again bool) error {
+	if !again {
+		a.res.Users++
+	}
+	if a.res.AccountID == "" {
+		a.res.AccountID = u.AccountID
+	}
+	a.verdicts = judge(u, a.rule, a.verdicts)
+	for _, v := range a.verdicts {
+		if v.Status == setupkeys.StatusPass {
+			a.res.Passed++
+			if !a.keepPassing {
+				continue
+			}
+		}
+		a.res.Findings = append(a.res.Findings, rule.NewFinding(u, v, a.res.Source))
+	}
+	return nil
+}
+
+func (a *accountRows) result() setupkeys.AccountResult { return a.res }
 
 // applySuppressions marks the findings a suppression covers and reports expired suppressions
 // that would have covered some, as warnings of the account.

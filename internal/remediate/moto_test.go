@@ -20,6 +20,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/awsconfig"
+	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/remediate"
 	"github.com/setupkeys/setupkeys/internal/source"
 	"github.com/setupkeys/setupkeys/internal/suppress"
@@ -73,7 +74,7 @@ func seed(t *testing.T) *account {
 func (a *account) plan(t *testing.T, sup *suppress.Set) *remediate.Plan {
 	t.Helper()
 	ctx := context.Background()
-	res, err := source.LiveReport(ctx, a.client, a.id, source.LiveOptions{PollInterval: 20 * time.Millisecond})
+	res, err := pipeline.Account(ctx, a.client, a.id, pipeline.Config{Live: source.LiveOptions{PollInterval: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatalf("LiveReport: %v", err)
 	}

@@ -2,6 +2,7 @@ package report_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -14,9 +15,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/report"
 	"github.com/setupkeys/setupkeys/internal/rule"
-	"github.com/setupkeys/setupkeys/internal/source"
 )
 
 var asffNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -29,11 +30,12 @@ func exampleAudit(t *testing.T, region string) setupkeys.Audit {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	res, err := source.FromReport(f, "examples/credential-report.csv", setupkeys.SourceReportFile, source.Options{KeepPassing: true})
+	audit, err := pipeline.Run(context.Background(), pipeline.Config{Report: f, ReportName: "examples/credential-report.csv", KeepPassing: true, Now: func() time.Time { return asffNow }}, pipeline.Clients{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return setupkeys.Audit{StartedAt: asffNow, Window: rule.DefaultWindow, Region: region, Accounts: []setupkeys.AccountResult{res}}
+	audit.Region = region
+	return audit
 }
 
 func renderASFF(t *testing.T, a setupkeys.Audit) []byte {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"context"
 	"html"
 	"os"
 	"regexp"
@@ -11,8 +12,8 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/rule"
-	"github.com/setupkeys/setupkeys/internal/source"
 )
 
 const exampleReport = "../../examples/credential-report.csv"
@@ -26,11 +27,12 @@ func exampleAudit(t testing.TB) setupkeys.Audit {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	res, err := source.FromReport(f, "examples/credential-report.csv", setupkeys.SourceReportFile, source.Options{Rule: rule.Options{Window: rule.DefaultWindow}, KeepPassing: true})
+	audit, err := pipeline.Run(context.Background(), pipeline.Config{Report: f, ReportName: "examples/credential-report.csv", Rule: rule.Options{Window: rule.DefaultWindow}, KeepPassing: true}, pipeline.Clients{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return setupkeys.Audit{Window: rule.DefaultWindow, Accounts: []setupkeys.AccountResult{res}}
+	audit.StartedAt = time.Time{}
+	return audit
 }
 
 // Hostile values: each would become markup, an attribute or a script if it were not escaped.

@@ -62,17 +62,14 @@ type Verdict struct {
 // Pass a reused dst to judge many users without allocating.
 func Judge(u setupkeys.User, opts Options, dst []Verdict) []Verdict {
 	dst = dst[:0]
-	if u.IsRoot || !u.PasswordEnabled {
-		return dst
-	}
 	window := opts.window()
 	for _, k := range u.Keys {
-		if !k.Active || k.Created.IsZero() {
+		if !applies(u, k) {
 			continue
 		}
 		v := Verdict{Key: k, Window: window, AtSetup: CreatedAtSetup(u.Created, k.Created, window)}
 		switch {
-		case !v.AtSetup, !k.LastUsed.IsZero():
+		case !flags(v.AtSetup, k):
 			v.Status = setupkeys.StatusPass
 		case opts.UseUnseen:
 			v.Status = setupkeys.StatusPending
@@ -85,6 +82,22 @@ func Judge(u setupkeys.User, opts Options, dst []Verdict) []Verdict {
 	}
 	return dst
 }
+
+// Flags reports whether Judge would flag key k of u (fail, review or pending) without making a
+// verdict: what a source asks to choose the keys worth confirming live, and what the key check
+// asks to pair the keys of one second. The verdict itself is Judge's, once per key.
+func Flags(u setupkeys.User, k setupkeys.AccessKey, opts Options) bool {
+	return applies(u, k) && flags(CreatedAtSetup(u.Created, k.Created, opts.window()), k)
+}
+
+// applies reports whether the rule judges key k of u at all: an active key with a creation time,
+// of a user other than root who can sign in to the console.
+func applies(u setupkeys.User, k setupkeys.AccessKey) bool {
+	return !u.IsRoot && u.PasswordEnabled && k.Active && !k.Created.IsZero()
+}
+
+// flags reports whether a key the rule applies to is flagged: made at setup and never used.
+func flags(atSetup bool, k setupkeys.AccessKey) bool { return atSetup && k.LastUsed.IsZero() }
 
 // CreatedAtSetup reports whether a key made at keyCreated counts as made at the setup of a user
 // made at userCreated.
@@ -126,6 +139,10 @@ func NewFinding(u setupkeys.User, v Verdict, src setupkeys.Source) setupkeys.Fin
 		Source:          src,
 		Reason:          v.Reason(u.Created),
 		ReportLine:      u.Line,
+	}
+	if g := src.GeneratedTime; g != nil && v.AtSetup && k.LastUsed.After(*g) {
+		// A live check found the use the report could not show.
+		f.Reason += ", after the credential report was made"
 	}
 	if k.ID != "" {
 		id := k.ID

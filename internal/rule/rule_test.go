@@ -64,6 +64,12 @@ func TestEvaluate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			src := setupkeys.Source{Kind: setupkeys.SourceReportFile, File: "r.csv"}
 			got := Evaluate(tt.user, src, Options{Window: tt.window})
+			for _, k := range tt.user.Keys {
+				want, judged := tt.want[k.Slot]
+				if flagged := judged && want != setupkeys.StatusPass; Flags(tt.user, k, Options{Window: tt.window}) != flagged {
+					t.Errorf("slot %d: Flags %v, but Judge says %q", k.Slot, !flagged, want)
+				}
+			}
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %d findings %+v, want %d", len(got), got, len(tt.want))
 			}

@@ -20,10 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
-	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/report"
-	"github.com/setupkeys/setupkeys/internal/rule"
-	"github.com/setupkeys/setupkeys/internal/source"
 )
 
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -39,11 +37,11 @@ func exampleFindings(t *testing.T) []report.ASFFFinding {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	res, err := source.FromReport(f, "examples/credential-report.csv", setupkeys.SourceReportFile, source.Options{})
+	audit, err := pipeline.Run(context.Background(), pipeline.Config{Report: f, ReportName: "examples/credential-report.csv"}, pipeline.Clients{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return report.ASFFFindings(setupkeys.Audit{Window: rule.DefaultWindow, Accounts: []setupkeys.AccountResult{res}}, now)
+	return report.ASFFFindings(audit, now)
 }
 
 // TestToSDKSendsTheDocument checks the file and the import agree: what the SDK's own serializer

@@ -1,5 +1,8 @@
-// Package source turns where the data lives (a report file, a live account, an organization) into
-// account results: users read, the rule applied, findings kept. Only findings stay in memory.
+// Package source turns where the data lives (a report file, a live account's credential report
+// with the live confirmation of the keys it flags, or the IAM API user by user) into user rows,
+// handed to a Rows as they are read. A source judges nothing: the audit pipeline runs the rule,
+// once per key. It keeps no row once handed on, only what it needs to spot a repeated one, so
+// memory stays flat in the number of users.
 package source
 
 import (
@@ -15,92 +18,93 @@ import (
 	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
-// Options are what every source needs to judge keys.
+// Options are what the live sources need to know of the audit.
 type Options struct {
+	// Rule is the rule's options: its window says which keys a live report confirms and whose
+	// last use --exact reads.
 	Rule rule.Options
-	// KeepPassing keeps passing keys' findings (--all); otherwise they are only counted.
+	// KeepPassing: passing keys will be listed (--all), so --exact reads the last use of every
+	// active key, for their evidence.
 	KeepPassing bool
 }
 
-// keep judges u's keys and adds the findings to res, counting passes and building their findings
-// only when asked. buf is scratch space reused across users.
-func (o Options) keep(res *setupkeys.AccountResult, u setupkeys.User, src setupkeys.Source, buf []rule.Verdict) []rule.Verdict {
-	buf = rule.Judge(u, o.Rule, buf)
-	for _, v := range buf {
-		if v.Status == setupkeys.StatusPass {
-			res.Passed++
-			if !o.KeepPassing {
-				continue
-			}
-		}
-		res.Findings = append(res.Findings, rule.NewFinding(u, v, src))
-	}
-	return buf
+// Rows receives what a source reads of one account, in order, from the goroutine that called the
+// source.
+type Rows interface {
+	// Source is called once, before the first row, with where the rows come from.
+	Source(setupkeys.Source)
+	// User takes one user row, its keys as the source knows them now. again: the user was on an
+	// earlier row (a report with repeated rows); the row holds only the keys not seen there.
+	// An error stops the source, which returns it.
+	User(u setupkeys.User, again bool) error
+	// Warn takes a fact about the account the reader should know.
+	Warn(string)
 }
 
-// WarnIfOld adds a warning to res, a report file's result, when the report says when it was
-// generated (the JSON that get-credential-report prints does) and that was more than an hour
-// before now: a live audit warns of its report's age, and an old file deserves the same word.
-func WarnIfOld(res *setupkeys.AccountResult, now time.Time) {
-	g := res.Source.GeneratedTime
-	if g == nil {
-		return
+// staleFileWarning is the warning for a report file generated more than an hour before now, when
+// the file says when (the JSON that get-credential-report prints does): a live audit warns of
+// its report's age, and an old file deserves the same word. "" when there is nothing to say.
+func staleFileWarning(generated *time.Time, now time.Time) string {
+	if generated == nil {
+		return ""
 	}
-	if age := now.Sub(*g); age > staleReport {
-		res.Warnings = append(res.Warnings, fmt.Sprintf(
-			"the report was generated at %s, %s ago: users, keys and key use since then are not in it; audit the live account (or a fresh report) for today's state",
-			g.UTC().Format(time.RFC3339), setupkeys.FormatGap(age.Truncate(time.Minute))))
+	age := now.Sub(*generated)
+	if age <= staleReport {
+		return ""
 	}
+	return fmt.Sprintf(
+		"the report was generated at %s, %s ago: users, keys and key use since then are not in it; audit the live account (or a fresh report) for today's state",
+		generated.UTC().Format(time.RFC3339), setupkeys.FormatGap(age.Truncate(time.Minute)))
 }
 
-// FromReport audits a credential report read from r. name is the file's name for messages and the
-// source. kind tells whether the bytes came from a file or from a live account's report.
-func FromReport(r io.Reader, name string, kind setupkeys.SourceKind, opts Options) (setupkeys.AccountResult, error) {
+// ReportFile reads the credential report file r, named name in messages and in the source, and
+// hands its user rows to rows. now is the clock that says how old the report is.
+func ReportFile(r io.Reader, name string, now time.Time, rows Rows) error {
 	rd, err := credreport.NewReader(r, name)
 	if err != nil {
-		return setupkeys.AccountResult{}, err
+		return err
 	}
-	src := setupkeys.Source{Kind: kind, GeneratedTime: rd.GeneratedTime()}
-	if kind == setupkeys.SourceReportFile {
-		src.File = name
+	rows.Source(setupkeys.Source{Kind: setupkeys.SourceReportFile, File: name, GeneratedTime: rd.GeneratedTime()})
+	if err := readRows(rd, name, rows.User, rows.Warn); err != nil {
+		return err
 	}
-	res := setupkeys.AccountResult{Source: src}
-	// A report has one row per user; a repeated ARN means the file was edited or concatenated.
-	// Remember each ARN and a few bytes per user (not the rows) to say so, and to judge each key
-	// once: the first row that shows a key decides it. The ARN itself is the key, so two users
-	// are never taken for one (a hash of it was: crafted names collide).
+	if w := staleFileWarning(rd.GeneratedTime(), now); w != "" {
+		rows.Warn(w)
+	}
+	return nil
+}
+
+// readRows reads every user row of rd and hands it to emit. A report has one row per user; a
+// repeated ARN means the file was edited or concatenated. readRows remembers each ARN and a few
+// bytes per user (not the rows) to say so, and to hand each key on once: the first row that
+// shows a key decides it. The ARN itself is the key, so two users are never taken for one (a hash
+// of it was: crafted names collide).
+func readRows(rd *credreport.Reader, name string, emit func(setupkeys.User, bool) error, warn func(string)) error {
 	seen := map[string]seenUser{}
 	var arns arena
-	var verdicts []rule.Verdict
 	for {
 		u, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return setupkeys.AccountResult{}, err
+			return err
 		}
-		res.Users++
-		if res.AccountID == "" && u.AccountID != "" {
-			res.AccountID = u.AccountID
-		}
-		first, dup := seen[u.ARN]
-		if dup {
-			res.Users--
+		first, again := seen[u.ARN]
+		if again {
 			u.Keys = first.unjudged(u.Keys)
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s:%d: user %s appears again (first on line %d): keys already judged there are not judged again", name, u.Line, u.Name, first.line))
-		}
-		if dup {
+			warn(fmt.Sprintf("%s:%d: user %s appears again (first on line %d): keys already judged there are not judged again", name, u.Line, u.Name, first.line))
 			seen[u.ARN] = first.add(u)
 		} else {
 			seen[arns.clone(u.ARN)] = first.add(u)
 		}
-		verdicts = opts.keep(&res, u, src, verdicts)
+		if err := emit(u, again); err != nil {
+			return err
+		}
 	}
-	return res, nil
 }
 
-// seenUser is what FromReport remembers of a user, 24 bytes: its first line and the creation
+// seenUser is what readRows remembers of a user, 24 bytes: its first line and the creation
 // seconds of the keys judged so far (a row has two slots; a third key, only possible when rows
 // repeat with different keys, is judged again).
 type seenUser struct {

@@ -29,7 +29,7 @@ func TestFromReportDuplicateRows(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			input := reportgen.Header + "\n" + strings.Join(tt.rows, "\n") + "\n"
-			res, err := FromReport(strings.NewReader(input), "r.csv", setupkeys.SourceReportFile, Options{})
+			res, err := fromReport(strings.NewReader(input), "r.csv", Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +55,7 @@ func TestFromReportHashTwinsAreTwoUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := FromReport(bytes.NewReader(data), "fnv-collision.csv", setupkeys.SourceReportFile, Options{})
+	res, err := fromReport(bytes.NewReader(data), "fnv-collision.csv", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/credreport"
 	"github.com/setupkeys/setupkeys/internal/iamx"
 	"github.com/setupkeys/setupkeys/internal/keycheck"
 	"github.com/setupkeys/setupkeys/internal/rule"
@@ -103,56 +104,77 @@ func durationOr(d, def time.Duration) time.Duration {
 	return d
 }
 
-// LiveReport audits a live account through its credential report: one report for every user,
-// then a live check of each user and key the report flags (fail or review): the report has no key
-// IDs and may be hours old. API calls: O(1) for the report plus O(findings), never O(users): per
-// flagged user one ListAccessKeys, one GetLoginProfile (when a key still needs judging) and one
-// GetAccessKeyLastUsed per active key created in the second of a flagged key; so 3 calls for a
-// user with one flagged key, at most 4 for any user (IAM allows two keys).
+// LiveReport reads a live account through its credential report: one report for every user,
+// then a live confirmation of each key the report flags (internal/keycheck): the report has no key
+// IDs and may be hours old. The rows it hands on hold those keys as they are now (ID, status, last
+// use; the user's console password), the other keys as the report shows them. API calls: O(1) for
+// the report plus O(flagged keys), never O(users): per user with a flagged key one ListAccessKeys,
+// one GetLoginProfile (when a key is still active) and one GetAccessKeyLastUsed per active key
+// created in the second of a flagged key; so 3 calls for a user with one flagged key, at most 4
+// for any user (IAM allows two keys).
 //
-// accountID is the caller's account (STS); when empty, the report's ARNs name it. On error the
-// result holds what was found before the error, and its Err is the same error.
-func LiveReport(ctx context.Context, api ReportAPI, accountID string, opts LiveOptions) (setupkeys.AccountResult, error) {
-	fail := func(res setupkeys.AccountResult, err error) (setupkeys.AccountResult, error) {
-		res.Err = err
-		return res, err
-	}
-	empty := setupkeys.AccountResult{AccountID: accountID, Source: setupkeys.Source{Kind: setupkeys.SourceLiveReport}}
+// accountID is the caller's account (STS); when empty, the report's ARNs name it. Every row is
+// filed under it. On error, the rows before the error have been handed on.
+func LiveReport(ctx context.Context, api ReportAPI, accountID string, opts LiveOptions, rows Rows) error {
 	rep, err := fetchReport(ctx, api, opts)
 	if err != nil {
-		return fail(empty, err)
+		return err
 	}
-	res, err := FromReport(bytes.NewReader(rep.Content), "credential report", setupkeys.SourceLiveReport, opts.Options)
+	rd, err := credreport.NewReader(bytes.NewReader(rep.Content), liveReportName)
 	if err != nil {
-		return fail(empty, err)
+		return err
 	}
+	src := setupkeys.Source{Kind: setupkeys.SourceLiveReport, GeneratedTime: rd.GeneratedTime()}
 	if rep.GeneratedTime != nil {
 		t := rep.GeneratedTime.UTC()
-		res.Source.GeneratedTime = &t
-		if age := opts.now().Sub(t); age > staleReport {
-			res.Warnings = append(res.Warnings, fmt.Sprintf(
+		src.GeneratedTime = &t
+	}
+	rows.Source(src)
+	if g := src.GeneratedTime; g != nil {
+		if age := opts.now().Sub(*g); age > staleReport {
+			rows.Warn(fmt.Sprintf(
 				"the credential report was generated at %s, %s ago (IAM makes a new one at most every 4 hours): users and keys created since are not in it; flagged keys were re-checked live",
-				t.Format(time.RFC3339), setupkeys.FormatGap(age)))
+				g.Format(time.RFC3339), setupkeys.FormatGap(age)))
 		}
 	}
-	switch {
-	case accountID == "":
-		accountID = res.AccountID
-	case res.AccountID != "" && res.AccountID != accountID:
-		res.Warnings = append(res.Warnings, fmt.Sprintf("the credential report's ARNs name account %s, but the credentials belong to %s; findings are filed under %s", res.AccountID, accountID, accountID))
-	}
-	res.AccountID = accountID
-	for i := range res.Findings {
-		f := &res.Findings[i]
-		f.Source = res.Source
-		if f.AccountID != accountID {
-			f.SetAccount(accountID)
+	run := startInOrder(ctx, opts.concurrency(), rows)
+	named := "" // the account the report's ARNs name
+	err = readRows(rd, liveReportName, func(u setupkeys.User, again bool) error {
+		if named == "" && u.AccountID != "" {
+			named = u.AccountID
+			switch {
+			case accountID == "":
+				accountID = named
+			case named != accountID:
+				rows.Warn(fmt.Sprintf("the credential report's ARNs name account %s, but the credentials belong to %s; findings are filed under %s", named, accountID, accountID))
+			}
+		}
+		u.AccountID = accountID
+		wants := toConfirm(u, opts.Rule)
+		if len(wants) == 0 {
+			return run.add(u, again, nil)
+		}
+		return run.add(u, again, func(ctx context.Context) (setupkeys.User, []string, error) {
+			return confirm(ctx, api, u, wants, opts)
+		})
+	}, rows.Warn)
+	return run.finish(err)
+}
+
+// liveReportName names a live account's credential report in messages.
+const liveReportName = "credential report"
+
+// toConfirm are the keys of a report row that the rule flags on the report's facts: the ones to
+// confirm live. The others cannot become flagged by what a live check reads of them (a use is
+// never undone).
+func toConfirm(u setupkeys.User, opts rule.Options) []keycheck.Want {
+	var wants []keycheck.Want
+	for _, k := range u.Keys {
+		if rule.Flags(u, k, opts) {
+			wants = append(wants, keycheck.Want{Slot: k.Slot, Created: k.Created})
 		}
 	}
-	if err := resolveFlagged(ctx, api, &res, opts); err != nil {
-		return fail(res, err)
-	}
-	return res, nil
+	return wants
 }
 
 // fetchReport generates the credential report and reads it, waiting with exponential backoff
@@ -208,271 +230,273 @@ func fetchReport(ctx context.Context, api ReportAPI, opts LiveOptions) (*iam.Get
 	}
 }
 
-// resolveFlagged checks each fail or review finding of a report against the live account through
-// the key check (internal/keycheck): the user still has a console password, the key's ID, the key
-// still active, its last use. Findings whose user lost the password or whose key is gone or
-// inactive are dropped, keys used since the report pass; each change earns a warning.
-func resolveFlagged(ctx context.Context, api keycheck.API, res *setupkeys.AccountResult, opts LiveOptions) error {
-	// Group the flagged findings by user, in report order: one check per user. (A repeated
-	// report row adds no finding: FromReport judges each key once.)
-	var users [][]int // indexes into res.Findings, per user
-	byUser := map[string]int{}
-	for i, f := range res.Findings {
-		if f.Status != setupkeys.StatusFail && f.Status != setupkeys.StatusReview {
-			continue
-		}
-		u, ok := byUser[f.ARN]
-		if !ok {
-			u = len(users)
-			byUser[f.ARN] = u
-			users = append(users, nil)
-		}
-		users[u] = append(users[u], i)
-	}
-	if len(users) == 0 {
-		return nil
-	}
-	type outcome struct {
-		findings []*setupkeys.Finding // parallel to the user's indexes; nil drops the finding
-		warnings []string
-	}
-	outcomes := make([]outcome, len(users))
-	err := forEach(ctx, len(users), opts.concurrency(), func(ctx context.Context, i int) error {
-		flagged := make([]setupkeys.Finding, len(users[i]))
-		for j, fi := range users[i] {
-			flagged[j] = res.Findings[fi]
-		}
-		fs, warns, err := recheck(ctx, api, flagged, opts)
-		outcomes[i] = outcome{findings: fs, warnings: warns}
-		return err
-	})
+// confirm reads the live facts of a report row's flagged keys through the key check and returns
+// the row as it is now: each flagged key replaced by the live key paired with it (its ID, status
+// and last use), or marked inactive when it is gone; the user without a console password when it
+// lost it. Each change earns a warning.
+func confirm(ctx context.Context, api keycheck.API, u setupkeys.User, wants []keycheck.Want, opts LiveOptions) (setupkeys.User, []string, error) {
+	req := keycheck.Request{AccountID: u.AccountID, User: u.Name, ARN: u.ARN, UserCreated: u.Created, Line: u.Line, Keys: wants}
+	req, facts, err := keycheck.Gather(ctx, api, req, keycheck.Options{Rule: opts.Rule})
 	if err != nil {
-		return err
+		return u, nil, err
 	}
-	replaced := make(map[int]*setupkeys.Finding, len(res.Findings))
-	for i, index := range users {
-		for j, fi := range index {
-			replaced[fi] = outcomes[i].findings[j]
-		}
-		res.Warnings = append(res.Warnings, outcomes[i].warnings...)
-	}
-	kept := res.Findings[:0]
-	for i, f := range res.Findings {
-		nf, flagged := replaced[i]
-		switch {
-		case !flagged:
-			kept = append(kept, f)
-		case nf == nil:
-		case nf.Status == setupkeys.StatusPass:
-			res.Passed++
-			if opts.KeepPassing {
-				kept = append(kept, *nf)
-			}
-		default:
-			kept = append(kept, *nf)
-		}
-	}
-	clear(res.Findings[len(kept):])
-	res.Findings = kept
-	return nil
-}
-
-// recheck runs the key check on one user's flagged findings and turns its decisions into the new
-// finding for each (nil to drop it) and the warnings.
-func recheck(ctx context.Context, api keycheck.API, flagged []setupkeys.Finding, opts LiveOptions) ([]*setupkeys.Finding, []string, error) {
-	first := flagged[0]
-	req := keycheck.Request{AccountID: first.AccountID, User: first.User, ARN: first.ARN, UserCreated: first.UserCreated, Line: first.ReportLine}
-	for _, f := range flagged {
-		req.Keys = append(req.Keys, keycheck.Want{Slot: f.KeySlot, Created: f.KeyCreated})
-	}
-	res, err := keycheck.Check(ctx, api, req, keycheck.Options{Rule: opts.Rule})
-	if err != nil {
-		return nil, nil, err
-	}
-	user := first.User
-	out := make([]*setupkeys.Finding, len(flagged))
+	res := keycheck.Pair(req, facts, opts.Rule)
+	u.Keys = slices.Clone(u.Keys)
 	var warnings []string
 	noPassword := false
 	for i, d := range res.Keys {
-		f := flagged[i]
-		created := f.KeyCreated.UTC().Format(time.RFC3339)
+		at := slices.IndexFunc(u.Keys, func(k setupkeys.AccessKey) bool { return k.Slot == d.Want.Slot })
+		key := &u.Keys[at]
+		created := key.Created.UTC().Format(time.RFC3339)
+		if !d.Ready() && d.Cause != keycheck.CauseNoPassword && d.Cause != keycheck.CauseInactive {
+			// Gone, or not confirmed: kept in the row (a twin's finding ID counts it), not judged.
+			key.Active, key.Status = false, "Deleted"
+		}
 		switch {
 		case d.Cause == keycheck.CauseUserGone:
 			if i == 0 {
-				warnings = append(warnings, fmt.Sprintf("user %s no longer exists (deleted since the credential report was made): %d flagged key(s) dropped", user, len(flagged)))
+				warnings = append(warnings, fmt.Sprintf("user %s no longer exists (deleted since the credential report was made): %d flagged key(s) dropped", u.Name, len(wants)))
 			}
 		case d.Cause == keycheck.CauseNoPassword:
 			if !noPassword {
-				warnings = append(warnings, fmt.Sprintf("user %s no longer has a console password (since the report): not flagged", user))
+				warnings = append(warnings, fmt.Sprintf("user %s no longer has a console password (since the report): not flagged", u.Name))
 			}
 			noPassword = true
 		case d.Cause == keycheck.CauseInactive:
-			warnings = append(warnings, fmt.Sprintf("user %s: key %s (slot %d) is %s now: finding dropped", user, setupkeys.MaskKeyID(d.Key.ID), f.KeySlot, d.Key.Status))
+			*key = d.Key
+			warnings = append(warnings, fmt.Sprintf("user %s: key %s (slot %d) is %s now: finding dropped", u.Name, setupkeys.MaskKeyID(d.Key.ID), d.Key.Slot, d.Key.Status))
 		case d.Cause == keycheck.CauseKeyGone:
-			warnings = append(warnings, fmt.Sprintf("user %s: the key created %s (report slot %d) no longer exists: finding dropped", user, created, f.KeySlot))
-		case !d.Judged:
-			warnings = append(warnings, fmt.Sprintf("user %s: the key created %s (report slot %d): %s: finding dropped", user, created, f.KeySlot, d.Reason))
+			warnings = append(warnings, fmt.Sprintf("user %s: the key created %s (report slot %d) no longer exists: finding dropped", u.Name, created, d.Want.Slot))
+		case !d.Ready():
+			warnings = append(warnings, fmt.Sprintf("user %s: the key created %s (report slot %d): %s: finding dropped", u.Name, created, d.Want.Slot, d.Reason))
 		default:
-			nf := rule.NewFinding(res.User, d.Verdict, f.Source)
-			nf.ID = f.ID
-			if nf.Status == setupkeys.StatusPass {
-				nf.Reason += ", after the credential report was made"
+			*key = d.Key
+			if !d.Key.LastUsed.IsZero() {
+				// Flagged by the report as made at setup and never used: a use now makes it pass.
 				warnings = append(warnings, fmt.Sprintf("user %s: key %s (slot %d) was used on %s, after the credential report was made: now %s",
-					user, setupkeys.MaskKeyID(d.Key.ID), f.KeySlot, d.Key.LastUsed.UTC().Format(time.RFC3339), nf.Status))
+					u.Name, setupkeys.MaskKeyID(d.Key.ID), d.Key.Slot, d.Key.LastUsed.UTC().Format(time.RFC3339), setupkeys.StatusPass))
 			}
-			out[i] = &nf
 		}
+	}
+	if noPassword {
+		u.PasswordEnabled = false
 	}
 	for _, d := range res.Unasked {
 		warnings = append(warnings, fmt.Sprintf("user %s: key %s, created at %s, is flagged now but the credential report did not flag it (re-activated since the report?): it is not in this audit (--exact reads the API only)",
-			user, setupkeys.MaskKeyID(d.Key.ID), d.Key.Created.UTC().Format(time.RFC3339)))
+			u.Name, setupkeys.MaskKeyID(d.Key.ID), d.Key.Created.UTC().Format(time.RFC3339)))
 	}
-	return out, warnings, nil
+	return u, warnings, nil
 }
 
-// LiveExact audits a live account through the API alone: every user, its console password and
+// LiveExact reads a live account through the API alone: every user, its console password and
 // its keys, fresh, with key IDs. It costs O(users) calls: ListAccessKeys for every user,
 // GetLoginProfile only for users with an active key, GetAccessKeyLastUsed only for the active keys
 // of console users that the rule needs it for (all of them with KeepPassing, for the evidence).
 //
 // A user deleted during the scan is a warning; any other error (access denied, throttling past
-// the SDK's retries) fails the account, since the audit would be incomplete. On error the result
-// holds the users finished before it, and its Err is the same error.
-func LiveExact(ctx context.Context, api ExactAPI, accountID string, opts LiveOptions) (setupkeys.AccountResult, error) {
-	src := setupkeys.Source{Kind: setupkeys.SourceLiveAPI}
-	res := setupkeys.AccountResult{AccountID: accountID, Source: src}
-	var users []types.User
+// the SDK's retries) stops the account, since the audit would be incomplete. On error, the rows
+// before the error have been handed on.
+func LiveExact(ctx context.Context, api ExactAPI, accountID string, opts LiveOptions, rows Rows) error {
+	rows.Source(setupkeys.Source{Kind: setupkeys.SourceLiveAPI})
+	run := startInOrder(ctx, opts.concurrency(), rows)
 	p := iam.NewListUsersPaginator(api, &iam.ListUsersInput{})
 	for p.HasMorePages() {
-		out, err := p.NextPage(ctx)
-		if err != nil {
-			res.Err = iamx.CallError("ListUsers", "", err)
-			return res, res.Err
-		}
-		users = append(users, out.Users...)
-	}
-	if res.AccountID == "" && len(users) > 0 {
-		res.AccountID = setupkeys.AccountFromARN(aws.ToString(users[0].Arn))
-	}
-	type outcome struct {
-		done    bool
-		user    setupkeys.User
-		warning string
-	}
-	outcomes := make([]outcome, len(users))
-	err := forEach(ctx, len(users), opts.concurrency(), func(ctx context.Context, i int) error {
-		u, warning, err := exactUser(ctx, api, users[i], res.AccountID, opts)
-		if err != nil {
+		var out *iam.ListUsersOutput
+		err := run.call(func(ctx context.Context) (err error) {
+			out, err = p.NextPage(ctx)
 			return err
+		})
+		if err != nil {
+			return run.finish(iamx.CallError("ListUsers", "", err))
 		}
-		outcomes[i] = outcome{done: true, user: u, warning: warning}
-		return nil
-	})
-	var verdicts []rule.Verdict
-	for _, o := range outcomes {
-		if !o.done {
-			continue
+		for _, iu := range out.Users {
+			if accountID == "" {
+				accountID = setupkeys.AccountFromARN(aws.ToString(iu.Arn))
+			}
+			account := accountID
+			err := run.add(setupkeys.User{}, false, func(ctx context.Context) (setupkeys.User, []string, error) {
+				return exactUser(ctx, api, iu, account, opts)
+			})
+			if err != nil {
+				return run.finish(err)
+			}
 		}
-		res.Users++
-		if o.warning != "" {
-			res.Warnings = append(res.Warnings, o.warning)
-		}
-		verdicts = opts.keep(&res, o.user, src, verdicts)
 	}
-	sort.SliceStable(res.Findings, func(i, j int) bool {
-		a, b := res.Findings[i], res.Findings[j]
-		if a.User != b.User {
-			return a.User < b.User
-		}
-		return a.KeySlot < b.KeySlot
-	})
-	if err != nil {
-		res.Err = err
-		return res, err
-	}
-	return res, nil
+	return run.finish(nil)
 }
 
 // exactUser reads one user's keys, password and keys' last use through the key check, asking
 // about every key the user has; the check makes only the calls that can change a verdict (no
 // password check without an active key, last use only of keys made at setup, of every active key
 // when passes are kept). A user deleted meanwhile comes back as a user with no keys and a warning.
-func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID string, opts LiveOptions) (setupkeys.User, string, error) {
+func exactUser(ctx context.Context, api ExactAPI, iu types.User, accountID string, opts LiveOptions) (setupkeys.User, []string, error) {
 	name := aws.ToString(iu.UserName)
-	acct := accountID
-	if acct == "" {
-		acct = setupkeys.AccountFromARN(aws.ToString(iu.Arn))
-	}
 	// Times to the second, as the credential report has them, so both sources give the same
 	// findings and gaps (AWS returns whole seconds anyway).
 	u := setupkeys.User{
-		AccountID: acct,
+		AccountID: accountID,
 		Name:      name,
 		ARN:       aws.ToString(iu.Arn),
 		Created:   aws.ToTime(iu.CreateDate).UTC().Truncate(time.Second),
 	}
-	req := keycheck.Request{AccountID: acct, User: name, ARN: u.ARN, UserCreated: u.Created, AllKeys: true, EveryLastUse: opts.KeepPassing}
-	res, err := keycheck.Check(ctx, api, req, keycheck.Options{Rule: opts.Rule})
+	req := keycheck.Request{AccountID: accountID, User: name, ARN: u.ARN, UserCreated: u.Created, AllKeys: true, EveryLastUse: opts.KeepPassing}
+	_, facts, err := keycheck.Gather(ctx, api, req, keycheck.Options{Rule: opts.Rule})
 	if err != nil {
-		return u, "", err
+		return u, nil, err
 	}
-	if res.UserGone {
-		return u, fmt.Sprintf("user %s was deleted during the scan", name), nil
+	if facts.UserGone {
+		return u, []string{fmt.Sprintf("user %s was deleted during the scan", name)}, nil
 	}
-	u.PasswordEnabled = res.User.PasswordEnabled
-	var warning string
-	for _, d := range res.Keys {
-		k := d.Key
-		if d.Cause == keycheck.CauseKeyGone { // deleted between ListAccessKeys and GetAccessKeyLastUsed
+	u.PasswordEnabled = facts.PasswordKnown && facts.Password
+	var warnings []string
+	for i, lk := range facts.Keys {
+		k := lk.AccessKey
+		k.Slot = i + 1 // ListAccessKeys' order, as the key check's AllKeys numbers them
+		if lk.Gone {   // deleted between ListAccessKeys and GetAccessKeyLastUsed
 			k.Active, k.Status = false, "Deleted"
-			warning = fmt.Sprintf("user %s: key %s (slot %d) was deleted during the scan", name, setupkeys.MaskKeyID(k.ID), k.Slot)
+			warnings = append(warnings, fmt.Sprintf("user %s: key %s (slot %d) was deleted during the scan", name, setupkeys.MaskKeyID(k.ID), k.Slot))
 		}
 		u.Keys = append(u.Keys, k)
 	}
-	return u, warning, nil
+	return u, warnings, nil
 }
 
-// forEach runs fn for 0..n-1, at most limit at a time. The first error cancels the rest and is
-// returned.
-func forEach(ctx context.Context, n, limit int, fn func(ctx context.Context, i int) error) error {
+// maxPending bounds the rows held at once while earlier rows are checked: the rows wait so they
+// are handed on in order.
+const maxPending = 1024
+
+// inOrder checks rows, at most limit at a time, and hands every row to rows in the order it was
+// added, holding at most maxPending. The first error of a check cancels the others and is
+// returned by finish. Only the goroutine that started it calls add and finish, so rows hears
+// from that goroutine alone.
+type inOrder struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	rows   Rows
+	sem    chan struct{}
+	queue  []*pendingRow
+	wg     sync.WaitGroup
+	once   sync.Once
+	first  error
+}
+
+// pendingRow is a row added and not yet handed on; done is closed once its check has run.
+type pendingRow struct {
+	done     chan struct{}
+	user     setupkeys.User
+	again    bool
+	warnings []string
+	err      error
+}
+
+func startInOrder(ctx context.Context, limit int, rows Rows) *inOrder {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	sem := make(chan struct{}, limit)
-	var (
-		wg    sync.WaitGroup
-		once  sync.Once
-		first error
-	)
-loop:
-	for i := 0; i < n; i++ {
-		// select picks at random when a slot is free and ctx is done: check ctx first, so no new
-		// work starts after the first error.
-		if ctx.Err() != nil {
-			break
+	return &inOrder{ctx: ctx, cancel: cancel, rows: rows, sem: make(chan struct{}, limit)}
+}
+
+func (o *inOrder) fail(err error) {
+	o.once.Do(func() { o.first = err; o.cancel(err) })
+}
+
+// call runs fn in one of the slots the checks share, so that it counts towards the limit.
+func (o *inOrder) call(fn func(context.Context) error) error {
+	if err := o.acquire(); err != nil {
+		return err
+	}
+	defer func() { <-o.sem }()
+	return fn(o.ctx)
+}
+
+// acquire takes a slot, unless the run has failed or its context ended.
+func (o *inOrder) acquire() error {
+	// select picks at random when a slot is free and ctx is done: check ctx first, so no new
+	// work starts after the first error.
+	if o.ctx.Err() != nil {
+		o.fail(context.Cause(o.ctx))
+		return o.first
+	}
+	select {
+	case o.sem <- struct{}{}:
+		return nil
+	case <-o.ctx.Done():
+		o.fail(context.Cause(o.ctx))
+		return o.first
+	}
+}
+
+// add queues row u; check, when not nil, makes the row (reading the live facts) in its own
+// goroutine once a slot is free. It hands on the rows ready at the head of the queue.
+func (o *inOrder) add(u setupkeys.User, again bool, check func(context.Context) (setupkeys.User, []string, error)) error {
+	p := &pendingRow{done: make(chan struct{}), user: u, again: again}
+	if check == nil {
+		close(p.done)
+	} else {
+		if err := o.acquire(); err != nil {
+			return err
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-			break loop
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				return
-			}
-			if err := fn(ctx, i); err != nil {
-				once.Do(func() { first = err; cancel(err) })
+		o.wg.Go(func() {
+			defer close(p.done)
+			defer func() { <-o.sem }()
+			p.user, p.warnings, p.err = check(o.ctx)
+			if p.err != nil {
+				o.fail(p.err)
 			}
 		})
 	}
-	wg.Wait()
-	if first != nil {
-		return first
-	}
-	return context.Cause(ctx)
+	o.queue = append(o.queue, p)
+	return o.flush(false)
 }
 
-// errorCode is the API error code of err ("" when err is not an API error).
+// flush hands on the rows at the head of the queue whose check has run, waiting for the head
+// while the queue is full, or always with all.
+func (o *inOrder) flush(all bool) error {
+	for len(o.queue) > 0 {
+		p := o.queue[0]
+		if all || len(o.queue) >= maxPending {
+			<-p.done
+		} else {
+			select {
+			case <-p.done:
+			default:
+				return nil
+			}
+		}
+		o.queue[0] = nil
+		o.queue = o.queue[1:]
+		if p.err != nil {
+			o.fail(p.err)
+			return o.first
+		}
+		for _, w := range p.warnings {
+			o.rows.Warn(w)
+		}
+		if err := o.rows.User(p.user, p.again); err != nil {
+			o.fail(err)
+			return o.first
+		}
+	}
+	return nil
+}
+
+// finish hands on every row still queued, unless err (the caller's) or a check failed, waits for
+// the checks under way and returns the first error.
+func (o *inOrder) finish(err error) error {
+	if err == nil {
+		err = o.flush(true)
+	}
+	if err != nil {
+		o.fail(err)
+	}
+	o.wg.Wait()
+	o.cancel(nil)
+	if err != nil {
+		return o.first
+	}
+	return nil
+}
+
+// isThrottle reports the SDK's throttling errors ("Throttling: Rate exceeded") that outlasted its
+// retries.
 // isThrottle reports the SDK's throttling errors ("Throttling: Rate exceeded") that outlasted its
 // retries.
 func isThrottle(err error) bool {

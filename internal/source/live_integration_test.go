@@ -115,7 +115,7 @@ func TestLiveSourcesAgainstMoto(t *testing.T) {
 		calls := counting(client)
 		opts := LiveOptions{PollInterval: 20 * time.Millisecond}
 		opts.KeepPassing = keep
-		rep, err := LiveReport(ctx, calls, account, opts)
+		rep, err := liveReport(ctx, calls, account, opts)
 		if err != nil {
 			t.Fatalf("LiveReport: %v", err)
 		}
@@ -136,7 +136,7 @@ func TestLiveSourcesAgainstMoto(t *testing.T) {
 		exactCalls := counting(client)
 		exactOpts := LiveOptions{}
 		exactOpts.KeepPassing = keep
-		exact, err := LiveExact(ctx, exactCalls, account, exactOpts)
+		exact, err := liveExact(ctx, exactCalls, account, exactOpts)
 		if err != nil {
 			t.Fatalf("LiveExact: %v", err)
 		}
@@ -220,7 +220,7 @@ func TestLiveReportRechecksAgainstMoto(t *testing.T) {
 	}
 	want := slices.DeleteFunc(slices.Clone(wantFail), func(id string) bool { return id == aliceKey || id == off })
 
-	res, err := LiveReport(ctx, client, moto.DefaultAccountID, LiveOptions{PollInterval: 20 * time.Millisecond})
+	res, err := liveReport(ctx, client, moto.DefaultAccountID, LiveOptions{PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestLiveReportRechecksAgainstMoto(t *testing.T) {
 	other := srv.Config(t, "210987654321")
 	moto.CreateConsoleUser(t, other, "zed")
 	zedKey := aws.ToString(moto.CreateAccessKey(t, other, "zed").AccessKeyId)
-	res2, err := LiveReport(ctx, iam.NewFromConfig(other), "210987654321", LiveOptions{PollInterval: 20 * time.Millisecond})
+	res2, err := liveReport(ctx, iam.NewFromConfig(other), "210987654321", LiveOptions{PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,16 +278,16 @@ func TestLiveReportRechecksPasswordAgainstMoto(t *testing.T) {
 
 	// The pinned report still says alice has a password: without the re-check she would be
 	// flagged.
-	fromReport, err := FromReport(bytes.NewReader(report.Content), "report", setupkeys.SourceLiveReport, Options{})
+	pinned, err := fromReport(bytes.NewReader(report.Content), "report", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.ContainsFunc(fromReport.Findings, func(f setupkeys.Finding) bool { return f.User == "alice" }) {
-		t.Fatalf("the pinned report does not flag alice: %v", statusByKey(fromReport.Findings))
+	if !slices.ContainsFunc(pinned.Findings, func(f setupkeys.Finding) bool { return f.User == "alice" }) {
+		t.Fatalf("the pinned report does not flag alice: %v", statusByKey(pinned.Findings))
 	}
 
 	calls := counting(pinnedReport{Client: client, report: report})
-	res, err := LiveReport(ctx, calls, moto.DefaultAccountID, LiveOptions{PollInterval: 20 * time.Millisecond})
+	res, err := liveReport(ctx, calls, moto.DefaultAccountID, LiveOptions{PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -520,7 +520,7 @@ func TestFetchReportPolling(t *testing.T) {
 			}
 			opts := liveOpts(clock)
 			opts.ReportTimeout = tt.timeout
-			res, err := LiveReport(context.Background(), api, testAccount, opts)
+			res, err := liveReport(context.Background(), api, testAccount, opts)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -553,7 +553,7 @@ func TestFetchReportStopsWhenContextEnds(t *testing.T) {
 		return &iam.GenerateCredentialReportOutput{State: types.ReportStateTypeStarted}, nil
 	}}
 	// The real sleep, to show it honours ctx.
-	_, err := LiveReport(ctx, api, testAccount, LiveOptions{PollInterval: time.Hour})
+	_, err := liveReport(ctx, api, testAccount, LiveOptions{PollInterval: time.Hour})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
@@ -858,7 +858,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 			clock := &fakeClock{t: now}
 			opts := liveOpts(clock)
 			opts.KeepPassing = tt.keepPassing
-			res, err := LiveReport(context.Background(), a.api(), testAccount, opts)
+			res, err := liveReport(context.Background(), a.api(), testAccount, opts)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -916,7 +916,7 @@ func TestLiveReportUsedSinceReportEvidence(t *testing.T) {
 	a.user("alice").keys[0].lastUsed = used
 	opts := liveOpts(&fakeClock{t: now})
 	opts.KeepPassing = true
-	res, err := LiveReport(context.Background(), a.api(), testAccount, opts)
+	res, err := liveReport(context.Background(), a.api(), testAccount, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -940,7 +940,7 @@ func TestLiveReportNeverUsedEvidence(t *testing.T) {
 	userAt := now.Add(-days(200))
 	a.addKey(a.addUser("alice", userAt, true), userAt.Add(4*time.Second))
 	a.snapshot(now)
-	res, err := LiveReport(context.Background(), a.api(), testAccount, liveOpts(&fakeClock{t: now}))
+	res, err := liveReport(context.Background(), a.api(), testAccount, liveOpts(&fakeClock{t: now}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -965,20 +965,20 @@ func TestLiveReportAccountID(t *testing.T) {
 		return a
 	}
 	t.Run("from the caller", func(t *testing.T) {
-		res, err := LiveReport(context.Background(), build().api(), testAccount, liveOpts(&fakeClock{t: now}))
+		res, err := liveReport(context.Background(), build().api(), testAccount, liveOpts(&fakeClock{t: now}))
 		if err != nil || res.AccountID != testAccount || res.Findings[0].AccountID != testAccount {
 			t.Fatalf("err %v account %q", err, res.AccountID)
 		}
 	})
 	t.Run("from the report's ARNs when the caller is unknown", func(t *testing.T) {
-		res, err := LiveReport(context.Background(), build().api(), "", liveOpts(&fakeClock{t: now}))
+		res, err := liveReport(context.Background(), build().api(), "", liveOpts(&fakeClock{t: now}))
 		if err != nil || res.AccountID != testAccount || res.Findings[0].AccountID != testAccount {
 			t.Fatalf("err %v account %q", err, res.AccountID)
 		}
 	})
 	t.Run("the caller wins over the ARNs, and the finding ID follows", func(t *testing.T) {
 		const other = "999988887777"
-		res, err := LiveReport(context.Background(), build().api(), other, liveOpts(&fakeClock{t: now}))
+		res, err := liveReport(context.Background(), build().api(), other, liveOpts(&fakeClock{t: now}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1024,7 +1024,7 @@ func TestLiveReportCallsDoNotGrowWithUsers(t *testing.T) {
 		a.keyPage = 100
 		a.snapshot(now)
 		opts := liveOpts(&fakeClock{t: now})
-		res, err := LiveReport(context.Background(), a.api(), testAccount, opts)
+		res, err := liveReport(context.Background(), a.api(), testAccount, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1072,7 +1072,7 @@ func TestLiveExact(t *testing.T) {
 		wantCalls   map[string]int
 	}{
 		{
-			name: "fail, pass, skipped, in user then slot order",
+			name: "fail, pass, skipped, in ListUsers order, then slot",
 			build: func(a *fakeAccount) {
 				bob := a.addUser("bob", userAt, true)
 				a.addKey(bob, userAt.Add(days(40))) // slot 1: later, pass
@@ -1082,7 +1082,7 @@ func TestLiveExact(t *testing.T) {
 				a.addUser("carol", userAt, true)
 				a.addKey(a.addUser("dave", userAt, true), userAt).status = types.StatusTypeInactive
 			},
-			want:       []string{"alice/1=fail:AKIAFAKE000000000003", "bob/2=fail:AKIAFAKE000000000002"},
+			want:       []string{"bob/2=fail:AKIAFAKE000000000002", "alice/1=fail:AKIAFAKE000000000003"},
 			wantPassed: 1,
 			wantUsers:  5,
 			wantCalls: map[string]int{
@@ -1169,7 +1169,7 @@ func TestLiveExact(t *testing.T) {
 			opts := liveOpts(&fakeClock{t: now})
 			opts.KeepPassing = tt.keepPassing
 			opts.Concurrency = tt.concurrency
-			res, err := LiveExact(context.Background(), a.api(), testAccount, opts)
+			res, err := liveExact(context.Background(), a.api(), testAccount, opts)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -1220,7 +1220,7 @@ func TestLiveExactConcurrencyAndOrder(t *testing.T) {
 		a.userPage = 7
 		opts := liveOpts(&fakeClock{t: now})
 		opts.Concurrency = limit
-		res, err := LiveExact(context.Background(), a.api(), testAccount, opts)
+		res, err := liveExact(context.Background(), a.api(), testAccount, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1267,7 +1267,7 @@ func TestLiveExactStopsOnError(t *testing.T) {
 		}
 		return list(ctx, in)
 	}
-	res, err := LiveExact(context.Background(), api, testAccount, opts)
+	res, err := liveExact(context.Background(), api, testAccount, opts)
 	if err == nil || res.Err == nil {
 		t.Fatal("no error")
 	}
@@ -1286,11 +1286,11 @@ func TestLiveSourcesAgree(t *testing.T) {
 		opts := liveOpts(&fakeClock{t: now})
 		opts.KeepPassing = keep
 		opts.Rule = rule.Options{Window: 10 * time.Minute}
-		rep, err := LiveReport(context.Background(), a.api(), testAccount, opts)
+		rep, err := liveReport(context.Background(), a.api(), testAccount, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		exact, err := LiveExact(context.Background(), a.api(), testAccount, opts)
+		exact, err := liveExact(context.Background(), a.api(), testAccount, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1331,7 +1331,7 @@ func TestCountingIAM(t *testing.T) {
 	a := newFakeAccount()
 	a.addKey(a.addUser("alice", now.Add(-days(9)), true), now.Add(-days(9)))
 	c := counting(a.api())
-	if _, err := LiveExact(context.Background(), c, testAccount, LiveOptions{}); err != nil {
+	if _, err := liveExact(context.Background(), c, testAccount, LiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.String(); got != "GetAccessKeyLastUsed=1 GetLoginProfile=1 ListAccessKeys=1 ListUsers=1" || !mapsEqual(c.n, a.calls) {

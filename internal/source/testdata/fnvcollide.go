@@ -1,7 +1,7 @@
 //go:build ignore
 
 // fnvcollide finds two IAM user names whose ARNs have the same 64-bit FNV-1a hash, the hash
-// FromReport once used to spot repeated report rows (so such twins made one user's keys vanish).
+// the report reader once used to spot repeated report rows (so such twins made one user's keys vanish).
 // It is a parallel collision search with distinguished points (van Oorschot and Wiener): about
 // 2^32 hash evaluations and a few thousand stored points, a few minutes on one core.
 //

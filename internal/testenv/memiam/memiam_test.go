@@ -13,7 +13,6 @@ import (
 	"github.com/setupkeys/setupkeys/internal/org"
 	"github.com/setupkeys/setupkeys/internal/pipeline"
 	"github.com/setupkeys/setupkeys/internal/remediate"
-	"github.com/setupkeys/setupkeys/internal/source"
 )
 
 var (
@@ -49,7 +48,7 @@ func TestFakeAsTheCodeReadsIt(t *testing.T) {
 	if _, err := c.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("nobody")}); !iamx.IsNoSuchEntity(err) {
 		t.Errorf("nobody's keys: %v", err)
 	}
-	res, err := source.LiveReport(ctx, c, "111111111111", source.LiveOptions{})
+	res, err := pipeline.Account(ctx, c, "111111111111", pipeline.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
