@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/plural"
 	"github.com/setupkeys/setupkeys/internal/remediate"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
@@ -174,15 +175,15 @@ func applyRun(ctx context.Context, opts *ApplyOptions) error {
 	}
 	if sum.NothingApplied() {
 		return &exitError{code: ExitError, err: fmt.Errorf("none of the plan's %s could be acted on (each was skipped: the rule does not flag it now, or it changed since the plan; the reasons are above): nothing was changed",
-			plural(len(sum.Results), "key"))}
+			plural.Count(len(sum.Results), "key"))}
 	}
 	return nil
 }
 
 func planScope(p *remediate.Plan) string {
-	s := plural(len(p.Actions), "key")
+	s := plural.Count(len(p.Actions), "key")
 	if p.MultiAccount() {
-		s += " in " + plural(len(p.ActionAccounts()), "account")
+		s += " in " + plural.Count(len(p.ActionAccounts()), "account")
 	}
 	return s
 }

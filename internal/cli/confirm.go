@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/plural"
 	"github.com/setupkeys/setupkeys/internal/remediate"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
@@ -27,13 +28,13 @@ func confirmPlan(in io.Reader, out io.Writer, isTTY bool, p *remediate.Plan, act
 		return nil
 	}
 	if !isTTY {
-		return fmt.Errorf("%w: refusing to %s %d keys without confirmation; run in a terminal or pass --yes", remediate.ErrNotInteractive, action, len(p.Actions))
+		return fmt.Errorf("%w: refusing to %s %s without confirmation; run in a terminal or pass --yes", remediate.ErrNotInteractive, action, plural.Count(len(p.Actions), "key"))
 	}
 	writePlanSummary(out, p, action)
 	if p.MultiAccount() {
-		fmt.Fprintf(out, "\nType your account ID (%s, which made this plan) to %s %s in %s: ", p.AccountID, action, plural(len(p.Actions), "key"), plural(len(p.ActionAccounts()), "account"))
+		fmt.Fprintf(out, "\nType your account ID (%s, which made this plan) to %s %s in %s: ", p.AccountID, action, plural.Count(len(p.Actions), "key"), plural.Count(len(p.ActionAccounts()), "account"))
 	} else {
-		fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, plural(len(p.Actions), "key"))
+		fmt.Fprintf(out, "\nType the account ID (%s) to %s %s: ", p.AccountID, action, plural.Count(len(p.Actions), "key"))
 	}
 	return readAccountID(in, out, p.AccountID)
 }
@@ -60,7 +61,7 @@ func writePlanSummary(w io.Writer, p *remediate.Plan, action remediate.Action) {
 	}
 	multi := p.MultiAccount()
 	if multi {
-		fmt.Fprintf(w, "Plan %s over %s (%d audited), made %s by account %s\n", p.ID, plural(len(p.Accounts), "account"), len(p.Accounts)-len(p.NotAudited()), p.CreatedAt.UTC().Format(time.RFC3339), p.AccountID)
+		fmt.Fprintf(w, "Plan %s over %s (%d audited), made %s by account %s\n", p.ID, plural.Count(len(p.Accounts), "account"), len(p.Accounts)-len(p.NotAudited()), p.CreatedAt.UTC().Format(time.RFC3339), p.AccountID)
 		if na := p.NotAudited(); len(na) > 0 {
 			fmt.Fprintf(w, "Not audited, so nothing in them is planned (%d):\n", len(na))
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -86,9 +87,9 @@ func writePlanSummary(w io.Writer, p *remediate.Plan, action remediate.Action) {
 	} else {
 		switch action {
 		case remediate.ActionDelete:
-			fmt.Fprintf(w, "Will DELETE %s. Deleted keys cannot be restored.\n", plural(len(p.Actions), "access key"))
+			fmt.Fprintf(w, "Will DELETE %s. Deleted keys cannot be restored.\n", plural.Count(len(p.Actions), "access key"))
 		default:
-			fmt.Fprintf(w, "Will deactivate %s (setupkeys rollback can re-activate them).\n", plural(len(p.Actions), "access key"))
+			fmt.Fprintf(w, "Will deactivate %s (setupkeys rollback can re-activate them).\n", plural.Count(len(p.Actions), "access key"))
 		}
 		if !p.Resolved {
 			fmt.Fprintf(w, "%d of them have no access key ID yet (made from a report file): they must be resolved live before apply.\n", len(p.Unresolved()))
@@ -173,12 +174,4 @@ func maskOrUnknown(id *string) string {
 		return "(unresolved)"
 	}
 	return setupkeys.MaskKeyID(*id)
-}
-
-// plural says n of what, as "1 key" or "2 keys".
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -109,14 +109,6 @@ func TestWriteSummary(t *testing.T) {
 	}
 }
 
-func TestPlural(t *testing.T) {
-	for n, want := range map[int]string{0: "0 keys", 1: "1 key", 2: "2 keys"} {
-		if got := plural(n, "key"); got != want {
-			t.Errorf("plural(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // A multi-account plan's summary names each action's account and the accounts not audited, and
 // its prompt asks for the caller's account, which made the plan.
 func TestMultiAccountPlanSummaryAndPrompt(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/events"
+	"github.com/setupkeys/setupkeys/internal/plural"
 	"github.com/setupkeys/setupkeys/internal/report"
 	"github.com/setupkeys/setupkeys/internal/rule"
 )
@@ -115,7 +116,7 @@ func eventsRun(ctx context.Context, opts *EventsOptions) error {
 	}
 	if stats.Late > 0 {
 		audit.Accounts[0].Warnings = append(audit.Accounts[0].Warnings, fmt.Sprintf(
-			"%d event(s) reached their log file more than %s after they happened and were applied out of order", stats.Late, events.DefaultHorizon))
+			"%s reached their log file more than %s after they happened and were applied out of order", plural.Count(stats.Late, "event"), events.DefaultHorizon))
 	}
 	if err := report.Render(opts.IO.Out, opts.Format, audit, report.Options{ShowKeyIDs: opts.ShowKeyIDs, Now: opts.Now(), IndentJSON: opts.IO.StdoutIsTTY}); err != nil {
 		return fmt.Errorf("writing output: %w", err)

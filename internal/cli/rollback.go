@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/plural"
 	"github.com/setupkeys/setupkeys/internal/remediate"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
@@ -122,7 +123,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		if opts.PlanID != "" {
 			what = "plan " + opts.PlanID + " of " + what
 		}
-		fmt.Fprintf(opts.IO.ErrOut, "Rolling back %s: re-activating up to %s\n", what, plural(restorable, "key"))
+		fmt.Fprintf(opts.IO.ErrOut, "Rolling back %s: re-activating up to %s\n", what, plural.Count(restorable, "key"))
 	default:
 		if err := confirmRollback(opts.IO.In, opts.IO.ErrOut, opts.IO.StdinIsTTY, opts.JournalPath, cands, caller.Account, restorable, multi, opts.IncludeRecovered); err != nil {
 			return err
@@ -192,7 +193,7 @@ func describePlanKeys(cands []remediate.RollbackCandidate) string {
 			callers[c.CallerAccount] = true
 		}
 	}
-	s := plural(len(cands), "key") + " in account"
+	s := plural.Count(len(cands), "key") + " in account"
 	if len(accounts) > 1 {
 		s += "s"
 	}
@@ -207,7 +208,7 @@ func describePlanKeys(cands []remediate.RollbackCandidate) string {
 // does.
 func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, cands []remediate.RollbackCandidate, account string, restorable int, multi, includeRecovered bool) error {
 	if !isTTY {
-		return fmt.Errorf("%w: refusing to re-activate %s without confirmation; run in a terminal or pass --yes", remediate.ErrNotInteractive, plural(restorable, "key"))
+		return fmt.Errorf("%w: refusing to re-activate %s without confirmation; run in a terminal or pass --yes", remediate.ErrNotInteractive, plural.Count(restorable, "key"))
 	}
 	fmt.Fprintf(out, "Journal %s:\n", termsafe.String(journal))
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
@@ -234,6 +235,6 @@ func confirmRollback(in io.Reader, out io.Writer, isTTY bool, journal string, ca
 		fmt.Fprintf(tw, "  %s%s\t%s\t%s\n", acct, termsafe.String(c.User), setupkeys.MaskKeyID(c.AccessKeyID), state)
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "\nType the account ID (%s) to re-activate %s: ", account, plural(restorable, "key"))
+	fmt.Fprintf(out, "\nType the account ID (%s) to re-activate %s: ", account, plural.Count(restorable, "key"))
 	return readAccountID(in, out, account)
 }

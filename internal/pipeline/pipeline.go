@@ -241,7 +241,8 @@ func (a *accountRows) User(u setupkeys.User, again bool) error {
 func (a *accountRows) result() setupkeys.AccountResult { return a.res }
 
 // applySuppressions marks the findings a suppression covers and reports expired suppressions
-// that would have covered some, as warnings of the account.
+// that would have covered some, naming those findings, as warnings of the account. tags is nil
+// for a report file, which has none: its tag rules then cover nothing, said in one warning.
 func applySuppressions(ctx context.Context, supp *suppress.Set, res *setupkeys.AccountResult, tags suppress.TagLookup, now time.Time) {
 	if supp == nil {
 		return
@@ -250,7 +251,6 @@ func applySuppressions(ctx context.Context, supp *suppress.Set, res *setupkeys.A
 	res.Findings = out.Findings
 	res.Warnings = append(res.Warnings, out.Warnings...)
 	for _, e := range out.Expired {
-		res.Warnings = append(res.Warnings, fmt.Sprintf("suppression %s expired on %s and no longer covers %d finding(s): %s",
-			e.Rule.Where(), e.Rule.Expires.UTC().Format(time.RFC3339), len(e.FindingIDs), e.Rule.Reason))
+		res.Warnings = append(res.Warnings, e.Warning())
 	}
 }

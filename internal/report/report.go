@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/plural"
 	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
@@ -245,7 +246,7 @@ func table(w io.Writer, a setupkeys.Audit, opts Options, narrow bool) error {
 			ew.printf("Account %s: could not be audited\n", title)
 			ew.printf("%s", wrap("ERROR: "+termsafe.String(acct.Err.Error()), width, "  ", "    ", narrow))
 		} else {
-			ew.printf("%s", wrap(fmt.Sprintf("Account %s: %d users, source: %s", title, acct.Users, describeSource(acct.Source, opts.Now)), width, "", "  ", narrow))
+			ew.printf("%s", wrap(fmt.Sprintf("Account %s: %s, source: %s", title, plural.Count(acct.Users, "user"), describeSource(acct.Source, opts.Now)), width, "", "  ", narrow))
 		}
 		for _, warning := range acct.Warnings {
 			ew.printf("%s", wrap("warning: "+termsafe.String(warning), width, "  ", "    ", narrow))
@@ -284,14 +285,14 @@ func table(w io.Writer, a setupkeys.Audit, opts Options, narrow bool) error {
 	}
 	ew.printf(" (window %s", a.Window)
 	if len(a.Accounts) > 1 {
-		ew.printf(", %d accounts", s.Accounts)
+		ew.printf(", %s", plural.Count(s.Accounts, "account"))
 	}
 	if s.AccountsErrored > 0 {
 		ew.printf(", %d could not be audited", s.AccountsErrored)
 	}
 	ew.printf(")\n")
 	if n := s.Review + s.Pending; opts.Strict && n > 0 {
-		ew.printf("--strict: the %d review %s, so the run fails (exit 3).\n", n, plural(n, "finding counts as a failure", "findings count as failures"))
+		ew.printf("--strict: the %d review %s, so the run fails (exit 3).\n", n, plural.Choose(n, "finding counts as a failure", "findings count as failures"))
 	}
 	if s.Pass > 0 && !hasPassing(doc.Findings) {
 		ew.printf("Passing keys are counted, not listed; --all lists them.\n")
@@ -322,13 +323,6 @@ func narrowRows(w io.Writer, findings []setupkeys.Finding, opts Options) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // wrap returns text as lines of at most width columns (when narrow and width > 0; else one

@@ -12,6 +12,7 @@ import (
 	"github.com/owenrumney/go-sarif/v2/sarif"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/plural"
 )
 
 // SARIFRuleID is the stable id of the one rule setupkeys reports. Never change it: GitHub code
@@ -74,7 +75,7 @@ func sarifWithLimit(w io.Writer, a setupkeys.Audit, opts Options, maxResults int
 	}
 	if left > 0 {
 		invocation.ToolExecutionNotifications = append(invocation.ToolExecutionNotifications, sarifNotification("warning",
-			fmt.Sprintf("%d findings left out: GitHub code scanning takes at most %d results a run (fail findings were kept first); --format json lists them all", left, maxResults)))
+			fmt.Sprintf("%s left out: GitHub code scanning takes at most %d results a run (fail findings were kept first); --format json lists them all", plural.Count(left, "finding"), maxResults)))
 	}
 	run.Invocations = []*sarif.Invocation{invocation}
 	log.AddRun(run)

@@ -35,7 +35,9 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/lazyre"
+	"github.com/setupkeys/setupkeys/internal/plural"
 	"github.com/setupkeys/setupkeys/internal/strictjson"
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // Version is the suppression file format this package reads.
@@ -151,9 +153,43 @@ type TagLookup interface {
 
 // ExpiredMatch is an expired rule that would have covered findings had it not expired.
 type ExpiredMatch struct {
-	Rule Rule `json:"rule"`
-	// FindingIDs are the findings it would have suppressed.
-	FindingIDs []string `json:"finding_ids"`
+	Rule Rule
+	// Findings are the findings it would have suppressed, as they stand (unsuppressed).
+	Findings []setupkeys.Finding
+}
+
+// maxListed bounds how many findings a warning names, so that a rule covering a whole
+// organization's users does not flood the terminal.
+const maxListed = 10
+
+// Warning says, on one line, that the rule expired and which findings it no longer covers: the
+// first maxListed as account/user and masked key ID, then how many more.
+func (e ExpiredMatch) Warning() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "suppression %s (%s) expired on %s and no longer covers %s: ",
+		e.Rule.Where(), termsafe.String(e.Rule.String()), e.Rule.Expires.UTC().Format(time.RFC3339), plural.Count(len(e.Findings), "finding"))
+	for i, f := range e.Findings {
+		if i == maxListed {
+			fmt.Fprintf(&b, "; and %d more", len(e.Findings)-maxListed)
+			break
+		}
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(describeFinding(f))
+	}
+	fmt.Fprintf(&b, " (its reason was: %s; renew its expires: or remove it)", termsafe.String(e.Rule.Reason))
+	return b.String()
+}
+
+// describeFinding names a finding's key briefly: "123456789012/alice AKIA************MPLE fail",
+// "slot 1" when the key ID is unknown (a report file).
+func describeFinding(f setupkeys.Finding) string {
+	key := fmt.Sprintf("slot %d", f.KeySlot)
+	if f.AccessKeyID != nil {
+		key = setupkeys.MaskKeyID(*f.AccessKeyID)
+	}
+	return fmt.Sprintf("%s/%s %s %s", f.AccountID, termsafe.String(f.User), key, f.Status)
 }
 
 // Result is what Apply made of a list of findings.
@@ -165,19 +201,25 @@ type Result struct {
 	// Expired are the expired rules that would have covered some finding, in file order.
 	Expired []ExpiredMatch
 	// Warnings say what could not be decided: a tag look-up that failed (the finding then stays
-	// unsuppressed unless another rule covers it).
+	// unsuppressed unless another rule covers it), or tag rules where no tags can be read.
 	Warnings []string
 }
 
 // Apply suppresses the fail and review findings that a live rule covers: the first matching rule
-// in file order wins. Other findings pass through unchanged. tags may be nil when no rule selects
-// by tag; otherwise a look-up error leaves the finding to the other rules and adds a warning.
-// now is the clock that decides expiry.
+// in file order wins. Other findings pass through unchanged. tags nil means the findings come
+// from where no tags can be read (a report file): the rules that select by tag then cover
+// nothing, and one warning names them. Otherwise a look-up error leaves the finding to the other
+// rules and adds a warning. now is the clock that decides expiry.
 func (s *Set) Apply(ctx context.Context, findings []setupkeys.Finding, tags TagLookup, now time.Time) Result {
 	res := Result{Findings: make([]setupkeys.Finding, len(findings))}
 	copy(res.Findings, findings)
 	if s == nil || len(s.Rules) == 0 {
 		return res
+	}
+	if tags == nil {
+		if w := s.noTagsWarning(now); w != "" {
+			res.Warnings = append(res.Warnings, w)
+		}
 	}
 	type userKey struct{ account, user string }
 	type tagEntry struct {
@@ -191,18 +233,14 @@ func (s *Set) Apply(ctx context.Context, findings []setupkeys.Finding, tags TagL
 			return e.tags, e.err
 		}
 		var e tagEntry
-		if tags == nil {
-			e.err = errors.New("no tag look-up was given")
-		} else {
-			e.tags, e.err = tags.UserTags(ctx, f.AccountID, f.User)
-		}
+		e.tags, e.err = tags.UserTags(ctx, f.AccountID, f.User)
 		tagCache[k] = e
 		if e.err != nil {
 			res.Warnings = append(res.Warnings, fmt.Sprintf("cannot read the tags of user %s in account %s, so suppressions by tag do not cover it: %v", f.User, f.AccountID, e.err))
 		}
 		return e.tags, e.err
 	}
-	expiredHits := make([][]string, len(s.Rules))
+	expiredHits := make([][]setupkeys.Finding, len(s.Rules))
 	for i := range res.Findings {
 		f := &res.Findings[i]
 		if f.Status != setupkeys.StatusFail && f.Status != setupkeys.StatusReview {
@@ -213,13 +251,16 @@ func (s *Set) Apply(ctx context.Context, findings []setupkeys.Finding, tags TagL
 				continue
 			}
 			if r.usesTag() {
+				if tags == nil {
+					continue
+				}
 				t, err := lookup(*f)
 				if err != nil || !r.Tag.matches(t) {
 					continue
 				}
 			}
 			if r.Expired(now) {
-				expiredHits[ri] = append(expiredHits[ri], f.ID)
+				expiredHits[ri] = append(expiredHits[ri], *f)
 				continue
 			}
 			f.Suppression = &setupkeys.SuppressionNote{Reason: r.Reason, Expires: r.Expires, Was: f.Status}
@@ -228,12 +269,29 @@ func (s *Set) Apply(ctx context.Context, findings []setupkeys.Finding, tags TagL
 			break
 		}
 	}
-	for ri, ids := range expiredHits {
-		if len(ids) > 0 {
-			res.Expired = append(res.Expired, ExpiredMatch{Rule: s.Rules[ri], FindingIDs: ids})
+	for ri, hits := range expiredHits {
+		if len(hits) > 0 {
+			res.Expired = append(res.Expired, ExpiredMatch{Rule: s.Rules[ri], Findings: hits})
 		}
 	}
 	return res
+}
+
+// noTagsWarning is the one line for the live rules that select by tag when no tags can be read,
+// or "" when there are none.
+func (s *Set) noTagsWarning(now time.Time) string {
+	var where []string
+	for _, r := range s.Rules {
+		if r.usesTag() && !r.Expired(now) {
+			where = append(where, r.Where())
+		}
+	}
+	if len(where) == 0 {
+		return ""
+	}
+	n := len(where)
+	return fmt.Sprintf("%s %s %s by user_tag, but a report file has no tags, so %s nothing here: audit the live account to read tags, or select these users by user or user_path",
+		plural.Noun(n, "suppression"), strings.Join(where, ", "), plural.Choose(n, "selects", "select"), plural.Choose(n, "it covers", "they cover"))
 }
 
 // matchesStatic checks every selector but the tag.

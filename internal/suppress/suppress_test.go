@@ -3,6 +3,7 @@ package suppress
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -315,7 +316,7 @@ suppressions:
 	if in[0].Status != setupkeys.StatusFail || in[0].Suppression != nil {
 		t.Error("Apply changed its input")
 	}
-	if len(res.Expired) != 1 || res.Expired[0].Rule.User != "bob" || !reflect.DeepEqual(res.Expired[0].FindingIDs, []string{in[2].ID}) {
+	if len(res.Expired) != 1 || res.Expired[0].Rule.User != "bob" || len(res.Expired[0].Findings) != 1 || res.Expired[0].Findings[0].ID != in[2].ID || res.Expired[0].Findings[0].Status != setupkeys.StatusFail {
 		t.Errorf("Expired = %+v", res.Expired)
 	}
 	// Tags were read only for users with fail/review findings that no non-tag rule covered
@@ -386,10 +387,80 @@ func TestApplyTagErrors(t *testing.T) {
 	if len(tags.calls) != 2 || len(res.Warnings) != 2 || !strings.Contains(res.Warnings[0], "AccessDenied") {
 		t.Errorf("calls %v, warnings %v", tags.calls, res.Warnings)
 	}
-	// No look-up at all: a warning, never a panic.
-	res = set.Apply(context.Background(), in[:1], nil, time.Now())
-	if len(res.Warnings) != 1 || res.Findings[0].Status != setupkeys.StatusFail {
-		t.Errorf("nil lookup: %+v", res)
+}
+
+// TestApplyNoTags: where no tags can be read (a report file), the live tag rules cover nothing
+// and one warning, whatever the number of users, names them and what to do instead.
+func TestApplyNoTags(t *testing.T) {
+	set := mustParse(t, `suppressions:
+  - user_tag: {key: x}
+    reason: tagged
+  - user: b
+    reason: by name
+  - user_tag: {key: team, value: data}
+    reason: data team
+  - user_tag: {key: old}
+    reason: expired tag rule
+    expires: 2020-01-01
+`)
+	var in []setupkeys.Finding
+	for _, u := range []string{"a", "b", "c", "d", "e"} {
+		in = append(in, finding("111111111111", u, "/", setupkeys.StatusFail, ""))
+	}
+	res := set.Apply(context.Background(), in, nil, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	want := "suppressions s.yaml:2, s.yaml:6 select by user_tag, but a report file has no tags, so they cover nothing here: audit the live account to read tags, or select these users by user or user_path"
+	if len(res.Warnings) != 1 || res.Warnings[0] != want {
+		t.Errorf("warnings = %q, want one: %q", res.Warnings, want)
+	}
+	for i, f := range res.Findings {
+		if wantStatus := map[bool]setupkeys.Status{true: setupkeys.StatusSuppressed, false: setupkeys.StatusFail}[f.User == "b"]; f.Status != wantStatus {
+			t.Errorf("finding %d (%s): %s, want %s", i, f.User, f.Status, wantStatus)
+		}
+	}
+	one := mustParse(t, "suppressions:\n  - user_tag: {key: x}\n    reason: r\n")
+	res = one.Apply(context.Background(), in, nil, time.Now())
+	if len(res.Warnings) != 1 || !strings.HasPrefix(res.Warnings[0], "suppression s.yaml:2 selects by user_tag, but a report file has no tags, so it covers nothing here") {
+		t.Errorf("one tag rule: warnings = %q", res.Warnings)
+	}
+	noTagRules := mustParse(t, "suppressions:\n  - user: a\n    reason: r\n")
+	if res := noTagRules.Apply(context.Background(), in, nil, time.Now()); len(res.Warnings) != 0 {
+		t.Errorf("no tag rules: warnings = %q", res.Warnings)
+	}
+}
+
+// TestExpiredWarning: an expired rule names, on one line, the findings it would have covered
+// (account/user, masked key ID or slot, status), at most ten, and how many more.
+func TestExpiredWarning(t *testing.T) {
+	set := mustParse(t, "suppressions:\n  - account: '111111111111'\n    reason: \"old\\x1b[31m exception\"\n    expires: 2025-01-01\n")
+	var in []setupkeys.Finding
+	for i := range 12 {
+		key := ""
+		if i%2 == 0 {
+			key = fmt.Sprintf("AKIAEXPIRED%09d", i)
+		}
+		in = append(in, finding("111111111111", fmt.Sprintf("user%02d", i), "/", setupkeys.StatusFail, key))
+	}
+	in[1].User = "evil\x1b]0;x\a"
+	in[3].Status = setupkeys.StatusReview
+	res := set.Apply(context.Background(), in, nil, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	if len(res.Expired) != 1 || len(res.Expired[0].Findings) != 12 {
+		t.Fatalf("expired = %+v", res.Expired)
+	}
+	got := res.Expired[0].Warning()
+	want := "suppression s.yaml:2 (account=111111111111) expired on 2025-01-01T00:00:00Z and no longer covers 12 findings: " +
+		"111111111111/user00 AKIA************0000 fail; 111111111111/evil\\x1b]0;x\\x07 slot 1 fail; 111111111111/user02 AKIA************0002 fail; " +
+		"111111111111/user03 slot 1 review; 111111111111/user04 AKIA************0004 fail; 111111111111/user05 slot 1 fail; " +
+		"111111111111/user06 AKIA************0006 fail; 111111111111/user07 slot 1 fail; 111111111111/user08 AKIA************0008 fail; " +
+		"111111111111/user09 slot 1 fail; and 2 more (its reason was: old\\x1b[31m exception; renew its expires: or remove it)"
+	if got != want {
+		t.Errorf("warning\n %s\nwant\n %s", got, want)
+	}
+	if strings.ContainsAny(got, "\x1b\a\n") {
+		t.Errorf("warning holds a control character: %q", got)
+	}
+	res = set.Apply(context.Background(), in[:1], nil, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	if got := res.Expired[0].Warning(); !strings.Contains(got, "no longer covers 1 finding: 111111111111/user00 AKIA************0000 fail (its reason") {
+		t.Errorf("one finding: %s", got)
 	}
 }
 
