@@ -10,23 +10,27 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys/internal/remediate"
-	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
+	"github.com/setupkeys/setupkeys/internal/testenv/memiam"
 )
 
 // plan prints the digest of the file it wrote; apply --plan-digest refuses any other file (exit
 // 2, nothing changed); a plan edited to name a key the rule does not flag changes nothing and
 // apply exits non-zero; the approved file applies and its digest is journaled.
-func TestPlanDigestAndEditedPlanWithFake(t *testing.T) {
-	srv := fakeaws.New(fakeaws.Options{Seed: 5, Now: func() time.Time { return fixedNow }})
-	t.Cleanup(srv.Close)
-	acct := srv.ManagementAccount()
+func TestPlanDigestAndEditedPlan(t *testing.T) {
+	const acct = "111111111111"
+	fake := memiam.New()
+	fake.Now = func() time.Time { return fixedNow }
+	fake.AddAccount(acct, "management")
 	created := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	const aliceKey, botKey = "AKIAALICE00000000000", "AKIASVCBOT0000000000"
-	srv.AddUser(acct, fakeaws.User{Name: "alice", Created: created, Console: &fakeaws.Console{Created: created},
-		Keys: []fakeaws.Key{{ID: aliceKey, Created: created.Add(2 * time.Second)}}})
+	fake.AddUser(acct, memiam.User{Name: "alice", Created: created, Console: true, Keys: []memiam.Key{{ID: aliceKey, Created: created.Add(2 * time.Second)}}})
 	// A programmatic user: no console password, so the rule never flags its key.
-	srv.AddUser(acct, fakeaws.User{Name: "svc-bot", Created: created, Keys: []fakeaws.Key{{ID: botKey, Created: created.Add(2 * time.Second)}}})
-	useFake(t, srv)
+	fake.AddUser(acct, memiam.User{Name: "svc-bot", Created: created, Keys: []memiam.Key{{ID: botKey, Created: created.Add(2 * time.Second)}}})
+	runCLI := func(t *testing.T, stdin string, args ...string) (int, string, string) {
+		t.Helper()
+		return runCLIWith(t, memClients{fake, acct}, false, stdin, args...)
+	}
+	statuses := func() map[string]string { return memStatuses(fake, acct, map[string]string{aliceKey: "", botKey: ""}) }
 	dir := t.TempDir()
 	plan := filepath.Join(dir, "plan.json")
 
@@ -62,7 +66,7 @@ func TestPlanDigestAndEditedPlanWithFake(t *testing.T) {
 			t.Errorf("%s: exit %d, want 2 with %q\n%s%s", tt.name, code, tt.want, out, errOut)
 		}
 	}
-	if st := fakeKeyStatuses(srv, acct); st[aliceKey] != "Active" || st[botKey] != "Active" {
+	if st := statuses(); st[aliceKey] != "Active" || st[botKey] != "Active" {
 		t.Fatalf("a refused apply changed keys: %v", st)
 	}
 
@@ -72,7 +76,7 @@ func TestPlanDigestAndEditedPlanWithFake(t *testing.T) {
 		!strings.Contains(errOut, "none of the plan's 1 key could be acted on") {
 		t.Errorf("edited plan: exit %d, want 1\n%s%s", code, out, errOut)
 	}
-	if st := fakeKeyStatuses(srv, acct); st[botKey] != "Active" {
+	if st := statuses(); st[botKey] != "Active" {
 		t.Fatalf("the bot's key was touched: %v", st)
 	}
 
@@ -81,7 +85,7 @@ func TestPlanDigestAndEditedPlanWithFake(t *testing.T) {
 	if code != ExitOK || !strings.Contains(errOut, "(file digest "+digest+")") {
 		t.Fatalf("approved plan: exit %d\n%s%s", code, out, errOut)
 	}
-	if st := fakeKeyStatuses(srv, acct); st[aliceKey] != "Inactive" || st[botKey] != "Active" {
+	if st := statuses(); st[aliceKey] != "Inactive" || st[botKey] != "Active" {
 		t.Errorf("after apply: %v", st)
 	}
 	entries, err := remediate.ReadJournal(journal)

@@ -57,18 +57,20 @@ func runCLIWith(t *testing.T, clients AWSClients, tty bool, stdin string, args .
 }
 
 // seedSetupUsers gives acct n console users, each with a key made a second after the user and
-// never used, and one user whose setup key was used; it returns every key's status.
+// never used, and one user whose setup key was used; it returns every key's status. Key IDs
+// carry the account's last digit, so that keys of several accounts differ, as in AWS.
 func seedSetupUsers(f *memiam.Fake, acct string, n int) map[string]string {
 	created := fixedNow.Add(-300 * 24 * time.Hour)
 	used := created.Add(time.Hour)
 	st := map[string]string{}
 	for i := range n {
-		id := fmt.Sprintf("AKIASETUP%011d", i)
+		id := fmt.Sprintf("AKIASETUP%s%010d", acct[len(acct)-1:], i)
 		f.AddUser(acct, memiam.User{Name: fmt.Sprintf("setup-%d", i), Created: created, Console: true, Keys: []memiam.Key{{ID: id, Created: created.Add(time.Second)}}})
 		st[id] = "Active"
 	}
-	f.AddUser(acct, memiam.User{Name: "used", Created: created, Console: true, Keys: []memiam.Key{{ID: "AKIAUSED000000000001", Created: created, LastUsed: &used}}})
-	st["AKIAUSED000000000001"] = "Active"
+	usedID := "AKIAUSED" + acct[len(acct)-1:] + "00000000001"
+	f.AddUser(acct, memiam.User{Name: "used", Created: created, Console: true, Keys: []memiam.Key{{ID: usedID, Created: created, LastUsed: &used}}})
+	st[usedID] = "Active"
 	return st
 }
 
@@ -108,7 +110,7 @@ func TestApplyAndRollbackConfirm(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "deactivate: 3 deactivated") {
 		t.Fatalf("apply, confirmed: exit %d\n%s\n%s", code, out, errOut)
 	}
-	if fake.KeyStatus(acct, "AKIASETUP00000000000") != "Inactive" || fake.KeyStatus(acct, "AKIAUSED000000000001") != "Active" {
+	if fake.KeyStatus(acct, "AKIASETUP10000000000") != "Inactive" || fake.KeyStatus(acct, "AKIAUSED100000000001") != "Active" {
 		t.Errorf("after apply: %v", memStatuses(fake, acct, before))
 	}
 

@@ -11,10 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys/internal/remediate"
-	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
+	"github.com/setupkeys/setupkeys/internal/testenv/memiam"
 )
 
 // parseFlags runs cmd with args and a runF that only records the options, the way the root
@@ -147,33 +148,46 @@ func TestPlanFromReportFile(t *testing.T) {
 	}
 }
 
-// plan --report --resolve against the wire fake: keys that cannot be resolved live (used since
-// the report, inactive, deleted, user deleted) are listed with a warning each, as is a key the
-// rule flags in a planned second that the report did not flag; the plan is resolved with the
+// plan --report --resolve against the in-memory IAM: keys that cannot be resolved live (used
+// since the report, inactive, deleted, user deleted) are listed with a warning each, as is a key
+// the rule flags in a planned second that the report did not flag; the plan is resolved with the
 // rest (exit 0) and apply deactivates exactly those.
-func TestPlanResolvePartialWithFake(t *testing.T) {
-	srv := fakeaws.New(fakeaws.Options{Seed: 3, Now: func() time.Time { return fixedNow }})
-	t.Cleanup(srv.Close)
-	acct := srv.ManagementAccount()
+func TestPlanResolvePartial(t *testing.T) {
+	const acct = "111111111111"
+	fake := memiam.New()
+	fake.Now = func() time.Time { return fixedNow }
+	fake.AddAccount(acct, "management")
 	created := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	setupUser := func(name string, keys ...fakeaws.Key) {
-		srv.AddUser(acct, fakeaws.User{Name: name, Created: created, Console: &fakeaws.Console{Created: created}, Keys: keys})
-	}
+	keyOf := func(u string) string { return "AKIA" + strings.ToUpper(u) + strings.Repeat("0", 16-len(u)) }
 	for _, u := range []string{"alice", "bob", "carol", "dave", "erin", "frank"} {
-		setupUser(u, fakeaws.Key{ID: "AKIA" + strings.ToUpper(u) + strings.Repeat("0", 16-len(u)), Created: created.Add(2 * time.Second)})
+		fake.AddUser(acct, memiam.User{Name: u, Created: created, Console: true, Keys: []memiam.Key{{ID: keyOf(u), Created: created.Add(2 * time.Second)}}})
 	}
 	dir := t.TempDir()
 	report := filepath.Join(dir, "report.csv")
-	os.WriteFile(report, srv.Report(acct), 0o600)
+	self, err := fake.Reach(acct, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := self.GetCredentialReport(context.Background(), &iam.GetCredentialReportInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(report, rep.Content, 0o600)
 
 	// Between the report and the resolution: bob's key is used, carol's deactivated, dave's
 	// deleted, erin deleted, and frank gets a second key made in the same second.
-	setupUser("bob", fakeaws.Key{ID: "AKIABOB0000000000000", Created: created.Add(2 * time.Second), LastUsed: fixedNow.Add(-time.Hour), LastUsedService: "s3"})
-	setupUser("carol", fakeaws.Key{ID: "AKIACAROL00000000000", Created: created.Add(2 * time.Second), Status: "Inactive"})
-	setupUser("dave")
-	srv.RemoveUser(acct, "erin")
-	setupUser("frank", fakeaws.Key{ID: "AKIAFRANK00000000000", Created: created.Add(2 * time.Second)}, fakeaws.Key{ID: "AKIAFRANK00000000001", Created: created.Add(2 * time.Second)})
-	useFake(t, srv)
+	used := fixedNow.Add(-time.Hour)
+	fake.Update(acct, "bob", func(u *memiam.User) { u.Keys[0].LastUsed, u.Keys[0].LastUsedService = &used, "s3" })
+	fake.Update(acct, "carol", func(u *memiam.User) { u.Keys[0].Status = "Inactive" })
+	fake.Update(acct, "dave", func(u *memiam.User) { u.Keys = nil })
+	fake.RemoveUser(acct, "erin")
+	fake.Update(acct, "frank", func(u *memiam.User) {
+		u.Keys = append(u.Keys, memiam.Key{ID: "AKIAFRANK00000000001", Created: created.Add(2 * time.Second)})
+	})
+	runCLI := func(t *testing.T, stdin string, args ...string) (int, string, string) {
+		t.Helper()
+		return runCLIWith(t, memClients{fake, acct}, false, stdin, args...)
+	}
 
 	plan := filepath.Join(dir, "plan.json")
 	code, _, errOut := runCLI(t, "", "plan", "--report", report, "--resolve", "-o", plan)
@@ -209,14 +223,9 @@ func TestPlanResolvePartialWithFake(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "deactivate: 2 deactivated") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errOut)
 	}
-	want := map[string]string{"AKIAALICE00000000000": "Inactive", "AKIABOB0000000000000": "Active", "AKIACAROL00000000000": "Inactive", "AKIAFRANK00000000000": "Inactive", "AKIAFRANK00000000001": "Active"}
-	got := map[string]string{}
-	for _, u := range srv.Users(acct) {
-		for _, k := range u.Keys {
-			got[k.ID] = k.Status
-		}
-	}
-	if !maps.Equal(got, want) {
+	want := map[string]string{"AKIAALICE00000000000": "Inactive", "AKIABOB0000000000000": "Active", "AKIACAROL00000000000": "Inactive", "AKIAFRANK00000000000": "Inactive", "AKIAFRANK00000000001": "Active",
+		"AKIADAVE000000000000": "", "AKIAERIN000000000000": ""} // deleted
+	if got := memStatuses(fake, acct, want); !maps.Equal(got, want) {
 		t.Errorf("keys after apply\n got %v\nwant %v", got, want)
 	}
 }

@@ -3,63 +3,35 @@ package cli
 import (
 	"bytes"
 	"context"
+	"maps"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/setupkeys/setupkeys/internal/remediate"
-	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
+	"github.com/setupkeys/setupkeys/internal/testenv/memiam"
 )
 
-// useFake points the commands at the wire-protocol fake as its management account.
-func useFake(t *testing.T, srv *fakeaws.Server) {
-	t.Helper()
-	t.Setenv("AWS_ACCESS_KEY_ID", fakeaws.AccessKeyFor(srv.ManagementAccount()))
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "fakeaws-secret")
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL())
-}
-
-// fakeKeyStatuses maps each key of the account to its status.
-func fakeKeyStatuses(srv *fakeaws.Server, acct string) map[string]string {
-	out := map[string]string{}
-	for _, u := range srv.Users(acct) {
-		for _, k := range srv.Keys(acct, u.Name) {
-			out[k.ID] = k.Status
-		}
+// TestPlanAndApplyOrg: plan --org with a member that denies the role lists it as not audited
+// and plans the rest (exit 0); apply while another member denies the role fails that member's
+// keys (exit 1) and deactivates the others; once the role works again a re-run with the same
+// journal converges (exit 0).
+func TestPlanAndApplyOrg(t *testing.T) {
+	const mgmt, member, locked = "111111111111", "222222222222", "444444444444"
+	fake := memiam.New()
+	fake.AddAccount(mgmt, "management")
+	fake.AddAccount(member, "dev")
+	fake.AddAccount(locked, "locked")
+	fake.DenyRole(locked, true)
+	wantFail := map[string]int{mgmt: 3, member: 4, locked: 5}
+	keys := map[string]map[string]string{}
+	for acct, n := range wantFail {
+		keys[acct] = seedSetupUsers(fake, acct, n)
 	}
-	return out
-}
-
-// TestPlanAndApplyOrgWithFake: plan --org with a member that denies the role lists it as not
-// audited and plans the rest (exit 0); apply while another member denies the role fails that
-// member's keys (exit 1) and deactivates the others; once the role works again a re-run with the
-// same journal converges (exit 0).
-func TestPlanAndApplyOrgWithFake(t *testing.T) {
-	srv := fakeaws.New(fakeaws.Options{Seed: 11})
-	t.Cleanup(srv.Close)
-	mgmt := srv.ManagementAccount()
-	srv.AddAccount(mgmt, "management", "")
-	const member, locked = "222222222222", "444444444444"
-	srv.AddAccount(member, "dev", "Workloads")
-	srv.AddAccount(locked, "locked", "Workloads")
-	srv.UpdateAccount(locked, func(c *fakeaws.AccountConfig) { c.DenyAssumeRole = true })
-	wantFail := map[string]int{}
-	for i, acct := range []string{mgmt, member, locked} {
-		for _, g := range srv.SeedUsers(acct, fakeaws.GenerateOptions{Seed: int64(i), N: 20}) {
-			f, _ := g.Kind.Expect()
-			wantFail[acct] += f
-		}
+	runCLI := func(t *testing.T, stdin string, args ...string) (int, string, string) {
+		t.Helper()
+		return runCLIWith(t, memClients{fake, mgmt}, false, stdin, args...)
 	}
-	if wantFail[mgmt] == 0 || wantFail[member] == 0 {
-		t.Fatalf("seeded users should include failing keys: %v", wantFail)
-	}
-	useFake(t, srv)
 	plan := t.TempDir() + "/plan.json"
 
 	code, _, errOut := runCLI(t, "", "plan", "--org", "--quiet", "-o", plan)
@@ -83,25 +55,21 @@ func TestPlanAndApplyOrgWithFake(t *testing.T) {
 	}
 
 	// The member's role is denied at apply time: its keys fail, the management account's go.
-	srv.UpdateAccount(member, func(c *fakeaws.AccountConfig) { c.DenyAssumeRole = true })
+	fake.DenyRole(member, true)
 	code, out, errOut := runCLI(t, "", "apply", plan, "--yes")
 	if code != ExitError || !strings.Contains(errOut, "failed; run again with the same journal") {
 		t.Errorf("apply with a denied member: exit %d\n%s\n%s", code, out, errOut)
 	}
-	for id, st := range fakeKeyStatuses(srv, member) {
-		for _, a := range p.Actions {
-			if a.KeyID() == id && st != "Active" {
-				t.Errorf("member key %s is %s though the role was denied", id, st)
-			}
-		}
+	if got := memStatuses(fake, member, keys[member]); !maps.Equal(got, keys[member]) {
+		t.Errorf("member keys %v though the role was denied", got)
 	}
-	srv.UpdateAccount(member, func(c *fakeaws.AccountConfig) { c.DenyAssumeRole = false })
+	fake.DenyRole(member, false)
 	code, out, errOut = runCLI(t, "", "apply", plan, "--yes")
 	if code != ExitOK {
 		t.Fatalf("re-run: exit %d\n%s\n%s", code, out, errOut)
 	}
 	for _, a := range p.Actions {
-		if st := fakeKeyStatuses(srv, a.AccountID)[a.KeyID()]; st != "Inactive" {
+		if st := fake.KeyStatus(a.AccountID, a.KeyID()); st != "Inactive" {
 			t.Errorf("account %s key %s is %s after the re-run", a.AccountID, a.KeyID(), st)
 		}
 	}
@@ -112,15 +80,20 @@ func TestPlanAndApplyOrgWithFake(t *testing.T) {
 
 // check-permissions through the policy simulator: a denied write is exit 1 with --remediation,
 // and the audit's actions alone are exit 0.
-func TestCheckPermissionsWithFake(t *testing.T) {
-	srv := fakeaws.New(fakeaws.Options{SimulateDecision: func(_, _, action, _ string) string {
+func TestCheckPermissions(t *testing.T) {
+	const acct = "111111111111"
+	fake := memiam.New()
+	fake.AddAccount(acct, "management")
+	fake.Decide = func(action string) string {
 		if action == "iam:DeleteAccessKey" {
 			return "implicitDeny"
 		}
 		return "allowed"
-	}})
-	t.Cleanup(srv.Close)
-	useFake(t, srv)
+	}
+	runCLI := func(t *testing.T, stdin string, args ...string) (int, string, string) {
+		t.Helper()
+		return runCLIWith(t, memClients{fake, acct}, false, stdin, args...)
+	}
 	code, out, errOut := runCLI(t, "", "check-permissions", "--remediation")
 	if code != ExitError || !strings.Contains(errOut, "denied: iam:DeleteAccessKey") {
 		t.Errorf("--remediation: exit %d\n%s\n%s", code, out, errOut)

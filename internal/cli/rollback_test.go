@@ -7,17 +7,17 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys/internal/remediate"
-	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
+	"github.com/setupkeys/setupkeys/internal/testenv/memiam"
 )
 
 // seedSetupKeys adds console users to acct, each with one never-used key made at setup, and
 // returns their key IDs by user.
-func seedSetupKeys(srv *fakeaws.Server, acct string, users ...string) map[string]string {
+func seedSetupKeys(f *memiam.Fake, acct string, users ...string) map[string]string {
 	created := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
 	ids := map[string]string{}
 	for _, u := range users {
 		id := "AKIA" + strings.ToUpper(u) + strings.Repeat("0", 16-len(u)-1) + acct[len(acct)-1:]
-		srv.AddUser(acct, fakeaws.User{Name: u, Created: created, Console: &fakeaws.Console{Created: created}, Keys: []fakeaws.Key{{ID: id, Created: created.Add(time.Second)}}})
+		f.AddUser(acct, memiam.User{Name: u, Created: created, Console: true, Keys: []memiam.Key{{ID: id, Created: created.Add(time.Second)}}})
 		ids[u] = id
 	}
 	return ids
@@ -45,12 +45,20 @@ func killAfterLastCall(t *testing.T, journal, user string) {
 
 // A key whose deactivation was only recovered after an interrupted apply is listed and left
 // alone by rollback (exit 0), unless --include-recovered.
-func TestRollbackIncludeRecoveredWithFake(t *testing.T) {
-	srv := fakeaws.New(fakeaws.Options{Seed: 7, Now: func() time.Time { return fixedNow }})
-	t.Cleanup(srv.Close)
-	acct := srv.ManagementAccount()
-	keys := seedSetupKeys(srv, acct, "alice", "bob", "carol")
-	useFake(t, srv)
+func TestRollbackIncludeRecovered(t *testing.T) {
+	const acct = "111111111111"
+	fake := memiam.New()
+	fake.AddAccount(acct, "management")
+	keys := seedSetupKeys(fake, acct, "alice", "bob", "carol")
+	clients := memClients{fake, acct}
+	runCLI := func(t *testing.T, stdin string, args ...string) (int, string, string) {
+		t.Helper()
+		return runCLIWith(t, clients, false, stdin, args...)
+	}
+	runCLITTY := func(t *testing.T, stdin string, args ...string) (int, string, string) {
+		t.Helper()
+		return runCLIWith(t, clients, true, stdin, args...)
+	}
 	plan := t.TempDir() + "/plan.json"
 	journal := plan + ".journal.jsonl"
 	if code, _, errOut := runCLI(t, "", "plan", "--exact", "-o", plan); code != ExitOK {
@@ -65,8 +73,7 @@ func TestRollbackIncludeRecoveredWithFake(t *testing.T) {
 		t.Fatalf("re-apply: exit %d\n%s\n%s", code, out, errOut)
 	}
 	status := func() map[string]string {
-		st := fakeKeyStatuses(srv, acct)
-		return map[string]string{"alice": st[keys["alice"]], "bob": st[keys["bob"]], "carol": st[keys["carol"]]}
+		return map[string]string{"alice": fake.KeyStatus(acct, keys["alice"]), "bob": fake.KeyStatus(acct, keys["bob"]), "carol": fake.KeyStatus(acct, keys["carol"])}
 	}
 
 	code, _, errOut := runCLITTY(t, "\n", "rollback", journal)
@@ -91,15 +98,19 @@ func TestRollbackIncludeRecoveredWithFake(t *testing.T) {
 
 // One journal shared by the single-account plans of two accounts: rollback without --plan-id
 // names both plans (exit 2); with it, each account's credentials roll back their own plan.
-func TestRollbackPlanIDWithFake(t *testing.T) {
-	srv := fakeaws.New(fakeaws.Options{Seed: 9, Now: func() time.Time { return fixedNow }})
-	t.Cleanup(srv.Close)
-	mgmt := srv.ManagementAccount()
-	const member = "222222222222"
-	srv.AddAccount(member, "dev", "")
-	keys := map[string]map[string]string{mgmt: seedSetupKeys(srv, mgmt, "alice", "bob"), member: seedSetupKeys(srv, member, "carol")}
-	useFake(t, srv)
-	as := func(acct string) { t.Setenv("AWS_ACCESS_KEY_ID", fakeaws.AccessKeyFor(acct)) }
+func TestRollbackPlanID(t *testing.T) {
+	const mgmt, member = "111111111111", "222222222222"
+	fake := memiam.New()
+	fake.AddAccount(mgmt, "management")
+	fake.AddAccount(member, "dev")
+	keys := map[string]map[string]string{mgmt: seedSetupKeys(fake, mgmt, "alice", "bob"), member: seedSetupKeys(fake, member, "carol")}
+	// Each account's own credentials: the caller changes with as.
+	clients := memClients{fake, mgmt}
+	as := func(acct string) { clients.caller = acct }
+	runCLI := func(t *testing.T, stdin string, args ...string) (int, string, string) {
+		t.Helper()
+		return runCLIWith(t, clients, false, stdin, args...)
+	}
 	dir := t.TempDir()
 	journal := dir + "/shared.journal.jsonl"
 	planIDs := map[string]string{}
@@ -116,11 +127,10 @@ func TestRollbackPlanIDWithFake(t *testing.T) {
 		planIDs[acct] = p.ID
 	}
 	status := func(acct string) string {
-		st := fakeKeyStatuses(srv, acct)
 		var out []string
 		for _, u := range []string{"alice", "bob", "carol"} {
 			if id, ok := keys[acct][u]; ok {
-				out = append(out, u+"="+st[id])
+				out = append(out, u+"="+fake.KeyStatus(acct, id))
 			}
 		}
 		return strings.Join(out, " ")

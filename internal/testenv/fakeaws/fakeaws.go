@@ -2,9 +2,15 @@
 // real wire protocols, so the real aws-sdk-go-v2 clients talk to it unchanged (aws.Config
 // BaseEndpoint = Server.URL()).
 //
-// It exists only for what the real emulator (moto, see ../moto) cannot do: injected latency,
-// throttling and errors, call counting, and fast large-scale benchmarks (1,000 accounts x 100
-// users). Behaviour that moto can check should be checked against moto.
+// It exists only for what no emulator does: injected latency, throttling and wire-level errors,
+// call counting over the wire, and fast large-scale benchmarks (1,000 accounts x 100 users). What
+// still uses it, and why: internal/tools/orgbench (latency, throttling, 1,000 accounts);
+// internal/org's run, selection and credential tests (throttling storms, AssumeRole, STS and
+// Organizations paging over the wire,
+// silent or slow servers); the CLI's TestAuditOrgWithFake (audit --org --endpoint-url through the
+// real SDK under throttling). Behaviour that moto can check is checked against moto
+// (../moto); CLI and pipeline tests that only need IAM, STS or Organizations behaviour use the
+// in-memory fake (../memiam) through the CLI Factory's AWS.
 //
 // # Wire protocols
 //

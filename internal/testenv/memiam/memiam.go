@@ -57,6 +57,9 @@ type Fake struct {
 	PageSize int
 	// Now is the clock of the credential report's generation time (default time.Now).
 	Now func() time.Time
+	// Decide, when set, is SimulatePrincipalPolicy's decision for action ("allowed",
+	// "implicitDeny", "explicitDeny"); unset, every action is allowed.
+	Decide func(action string) string
 }
 
 type account struct {
@@ -449,7 +452,8 @@ func (c *Client) GetCredentialReport(_ context.Context, _ *iam.GetCredentialRepo
 	return &iam.GetCredentialReportOutput{Content: b.Bytes(), ReportFormat: iamtypes.ReportFormatTypeTextCsv, GeneratedTime: aws.Time(now().UTC().Truncate(time.Second))}, nil
 }
 
-// SimulatePrincipalPolicy allows every action asked about.
+// SimulatePrincipalPolicy decides each action asked about with Fake.Decide, allowing all
+// without it.
 func (c *Client) SimulatePrincipalPolicy(_ context.Context, in *iam.SimulatePrincipalPolicyInput, _ ...func(*iam.Options)) (*iam.SimulatePrincipalPolicyOutput, error) {
 	if err := c.enter("SimulatePrincipalPolicy", ""); err != nil {
 		return nil, err
@@ -457,7 +461,11 @@ func (c *Client) SimulatePrincipalPolicy(_ context.Context, in *iam.SimulatePrin
 	defer c.f.mu.Unlock()
 	out := &iam.SimulatePrincipalPolicyOutput{}
 	for _, a := range in.ActionNames {
-		out.EvaluationResults = append(out.EvaluationResults, iamtypes.EvaluationResult{EvalActionName: aws.String(a), EvalDecision: iamtypes.PolicyEvaluationDecisionTypeAllowed})
+		decision := iamtypes.PolicyEvaluationDecisionTypeAllowed
+		if c.f.Decide != nil {
+			decision = iamtypes.PolicyEvaluationDecisionType(c.f.Decide(a))
+		}
+		out.EvaluationResults = append(out.EvaluationResults, iamtypes.EvaluationResult{EvalActionName: aws.String(a), EvalDecision: decision})
 	}
 	return out, nil
 }
