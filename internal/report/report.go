@@ -304,25 +304,51 @@ func table(w io.Writer, a setupkeys.Audit, opts Options, narrow bool) error {
 // reason on its own indented line, wrapped to the width. The rows are aligned together first,
 // then the reasons are put between them (a line without tabs would end tabwriter's columns).
 func narrowRows(w io.Writer, findings []setupkeys.Finding, opts Options) error {
-	var rows bytes.Buffer
-	tw := tabwriter.NewWriter(&rows, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  STATUS\tUSER\tSLOT\tACCESS KEY\tGAP\tLAST USED")
-	for _, f := range findings {
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\n", strings.ToUpper(string(f.Status)), termsafe.String(f.User), f.KeySlot,
-			termsafe.String(keyIDCell(f, opts.ShowKeyIDs)), gapCell(f.GapSeconds), termsafe.String(lastUsedCell(f)))
-	}
-	if err := tw.Flush(); err != nil {
+	lines, err := narrowColumns(findings, opts, true)
+	if err != nil {
 		return err
 	}
-	lines := strings.Split(strings.TrimSuffix(rows.String(), "\n"), "\n")
+	// A long user name (IAM allows 64 characters) can still make the rows too wide: the name
+	// then leaves the columns for a line of its own under its key, never cut.
+	userLines := opts.Width > 0 && maxLineWidth(strings.Join(lines, "\n")) > opts.Width
+	if userLines {
+		if lines, err = narrowColumns(findings, opts, false); err != nil {
+			return err
+		}
+	}
 	var b strings.Builder
 	b.WriteString(lines[0] + "\n")
 	for i, f := range findings {
 		b.WriteString(lines[i+1] + "\n")
+		if userLines {
+			b.WriteString(wrap("user "+termsafe.String(f.User), opts.Width, "      ", "      ", true))
+		}
 		b.WriteString(wrap(termsafe.String(reasonCell(f)), opts.Width, "      ", "      ", true))
 	}
-	_, err := io.WriteString(w, b.String())
+	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+// narrowColumns lays out the narrow table's header and one row per finding, with or without the
+// USER column.
+func narrowColumns(findings []setupkeys.Finding, opts Options, withUser bool) ([]string, error) {
+	var rows bytes.Buffer
+	tw := tabwriter.NewWriter(&rows, 0, 0, 2, ' ', 0)
+	user := func(s string) string {
+		if withUser {
+			return s + "\t"
+		}
+		return ""
+	}
+	fmt.Fprintln(tw, "  STATUS\t"+user("USER")+"SLOT\tACCESS KEY\tGAP\tLAST USED")
+	for _, f := range findings {
+		fmt.Fprintf(tw, "  %s\t%s%d\t%s\t%s\t%s\n", strings.ToUpper(string(f.Status)), user(termsafe.String(f.User)), f.KeySlot,
+			termsafe.String(keyIDCell(f, opts.ShowKeyIDs)), gapCell(f.GapSeconds), termsafe.String(lastUsedCell(f)))
+	}
+	if err := tw.Flush(); err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.TrimSuffix(rows.String(), "\n"), "\n"), nil
 }
 
 // wrap returns text as lines of at most width columns (when narrow and width > 0; else one

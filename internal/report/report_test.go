@@ -193,3 +193,27 @@ func TestTableNarrow(t *testing.T) {
 		t.Errorf("a wide terminal gets the wide layout: %v\n%s", err, buf.String())
 	}
 }
+
+// A user name of IAM's full 64 characters does not fit the narrow columns of 80: the names then
+// go on a line of their own under each key, whole.
+func TestTableNarrowLongUserName(t *testing.T) {
+	audit := exampleAudit(t)
+	long := strings.Repeat("n", 60) + "@x.y"
+	audit.Accounts[0].Findings[0].User = long
+	var buf bytes.Buffer
+	if err := Table(&buf, audit, Options{Now: time.Now(), Width: 80}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if got := maxLineWidth(out); got > 80 {
+		t.Errorf("a line of %d columns:\n%s", got, out)
+	}
+	if !strings.Contains(out, "\n      user "+long+"\n") || !strings.Contains(out, "  STATUS  SLOT  ACCESS KEY") {
+		t.Errorf("the long name is not on its own line, or USER is still a column:\n%s", out)
+	}
+	for _, f := range audit.Accounts[0].Findings {
+		if !strings.Contains(out, "      user "+f.User+"\n") {
+			t.Errorf("user %s has no line of its own:\n%s", f.User, out)
+		}
+	}
+}
