@@ -251,7 +251,28 @@ type Audit struct {
 	// ProductArn and import). A report file run takes --region, else us-east-1.
 	Region   string
 	Accounts []AccountResult
+	// Skipped are the accounts of the organization that the selection left out, with why
+	// (suspended, excluded): they were not audited.
+	Skipped []SkippedAccount
 }
+
+// SkippedAccount is an account that a multi-account run did not audit, and why. Reason is one
+// of the Skip* values, or the account's state in lower case for a state Organizations adds.
+type SkippedAccount struct {
+	AccountID string `json:"account_id"`
+	Name      string `json:"name"`
+	Reason    string `json:"reason"`
+}
+
+// Why an account was skipped. Only ACTIVE accounts are audited: the others cannot be signed
+// in to (SUSPENDED, closed) or are not ready (PENDING_ACTIVATION).
+const (
+	SkipSuspended         = "suspended"
+	SkipPendingClosure    = "pending closure"
+	SkipClosed            = "closed"
+	SkipPendingActivation = "pending activation"
+	SkipExcluded          = "excluded"
+)
 
 // Count tallies findings by status over every account.
 func (a Audit) Count() map[Status]int {

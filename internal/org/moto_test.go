@@ -151,3 +151,36 @@ func TestMotoAuditOrganization(t *testing.T) {
 		}
 	}
 }
+
+// TestMotoSkipsClosedAccount: an account closed through organizations close-account is SUSPENDED
+// in moto (as in AWS after its pending closure) and is skipped with that reason, not audited.
+func TestMotoSkipsClosedAccount(t *testing.T) {
+	srv := moto.Shared(t)
+	mgmt, members := motoOrg(t, srv)
+	ctx := ctxT(t)
+	api := organizations.NewFromConfig(mgmt)
+	if _, err := api.CloseAccount(ctx, &organizations.CloseAccountInput{AccountId: aws.String(members["dev"])}); err != nil {
+		t.Fatal(err)
+	}
+	chosen, err := org.Choose(ctx, api, org.Selection{Exclude: []string{moto.DefaultAccountID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chosen.Accounts) != 1 || chosen.Accounts[0].ID != members["prod"] {
+		t.Errorf("Accounts = %v, want only prod %s", chosen.Accounts, members["prod"])
+	}
+	want := []setupkeys.SkippedAccount{
+		{AccountID: members["dev"], Name: "dev", Reason: setupkeys.SkipSuspended},
+		{AccountID: moto.DefaultAccountID, Reason: setupkeys.SkipExcluded},
+	}
+	slices.SortFunc(want, func(a, b setupkeys.SkippedAccount) int { return strings.Compare(a.AccountID, b.AccountID) })
+	if len(chosen.Skipped) != 2 {
+		t.Fatalf("Skipped = %v, want %v", chosen.Skipped, want)
+	}
+	for i := range want {
+		g := chosen.Skipped[i]
+		if g.AccountID != want[i].AccountID || g.Reason != want[i].Reason || (want[i].Name != "" && g.Name != want[i].Name) {
+			t.Errorf("Skipped[%d] = %v, want %v", i, g, want[i])
+		}
+	}
+}

@@ -96,52 +96,73 @@ func (s Selection) Validate() error {
 	return nil
 }
 
-// Select returns the accounts to audit, sorted by ID, without duplicates:
+// Selected is what Choose selected: the accounts to audit, sorted by ID, and the accounts it
+// left out with why, sorted by ID.
+type Selected struct {
+	Accounts []Account
+	Skipped  []setupkeys.SkippedAccount
+}
+
+// Select returns the accounts to audit, as Choose does, without the skipped ones.
+func Select(ctx context.Context, api OrganizationsAPI, sel Selection) ([]Account, error) {
+	s, err := Choose(ctx, api, sel)
+	return s.Accounts, err
+}
+
+// Choose selects the accounts to audit, sorted by ID, without duplicates:
 //
 //   - no OUs and no Accounts: every ACTIVE account of the organization (ListAccounts), the
 //     management account included;
 //   - OUs: every ACTIVE account under them, recursively (ListAccountsForParent and
 //     ListOrganizationalUnitsForParent);
-//   - Accounts: only those. With a nil api and no OUs, Select makes no call and the names are
+//   - Accounts: only those. With a nil api and no OUs, Choose makes no call and the names are
 //     unknown (the caller has no Organizations access). With an api, the listing names them,
 //     and an account it does not list as ACTIVE is an error; if the listing is refused
 //     (AccessDenied, no organization) and there are no OUs, the accounts are used as given.
 //
 // Exclude removes accounts in every case. An empty result is an error.
-func Select(ctx context.Context, api OrganizationsAPI, sel Selection) ([]Account, error) {
+//
+// Selected.Skipped says what was left out that the selection would otherwise have audited: the
+// listed accounts that are not ACTIVE (suspended, pending closure...), and the excluded ones.
+// Accounts outside --accounts or the OUs were not asked for and are not listed.
+func Choose(ctx context.Context, api OrganizationsAPI, sel Selection) (Selected, error) {
 	if err := sel.Validate(); err != nil {
-		return nil, err
+		return Selected{}, err
 	}
 	if api == nil && len(sel.Accounts) == 0 && len(sel.OUs) == 0 {
-		return nil, errors.New("no account to audit: name the accounts (--accounts) or give Organizations access")
+		return Selected{}, errors.New("no account to audit: name the accounts (--accounts) or give Organizations access")
 	}
-	var listed []Account
+	var listed listing
 	switch {
 	case len(sel.OUs) > 0:
 		if api == nil {
-			return nil, errors.New("--ou needs Organizations access")
+			return Selected{}, errors.New("--ou needs Organizations access")
 		}
 		var err error
 		if listed, err = listOUs(ctx, api, sel.OUs); err != nil {
-			return nil, err
+			return Selected{}, err
 		}
 	case api != nil:
 		var err error
 		listed, err = listAccounts(ctx, api)
 		if err != nil {
 			if len(sel.Accounts) == 0 || !noOrganizationsAccess(err) {
-				return nil, err
+				return Selected{}, err
 			}
-			listed = nil
+			listed = listing{}
 			api = nil // fall back to the accounts as given
 		}
 	}
 
-	var out []Account
+	var out Selected
 	if len(sel.Accounts) > 0 {
 		byID := map[string]Account{}
-		for _, a := range listed {
+		for _, a := range listed.active {
 			byID[a.ID] = a
+		}
+		inactive := map[string]string{}
+		for _, s := range listed.inactive {
+			inactive[s.AccountID] = s.Reason
 		}
 		for _, id := range dedupe(sel.Accounts) {
 			a, ok := byID[id]
@@ -150,49 +171,102 @@ func Select(ctx context.Context, api OrganizationsAPI, sel Selection) ([]Account
 				if len(sel.OUs) > 0 {
 					where = strings.Join(sel.OUs, ", ")
 				}
-				return nil, fmt.Errorf("--accounts: %s is not an ACTIVE account of %s", id, where)
+				if reason, ok := inactive[id]; ok {
+					return Selected{}, fmt.Errorf("--accounts: %s is %s, not an ACTIVE account of %s", id, reason, where)
+				}
+				return Selected{}, fmt.Errorf("--accounts: %s is not an ACTIVE account of %s", id, where)
 			}
 			a.ID = id
-			out = append(out, a)
+			out.Accounts = append(out.Accounts, a)
 		}
 	} else {
-		out = listed
+		out.Accounts = listed.active
+		out.Skipped = listed.inactive
 	}
 
 	ex := set(sel.Exclude)
-	kept := out[:0]
-	for _, a := range out {
-		if !ex[a.ID] {
-			kept = append(kept, a)
+	kept := out.Accounts[:0]
+	for _, a := range out.Accounts {
+		if ex[a.ID] {
+			out.Skipped = append(out.Skipped, setupkeys.SkippedAccount{AccountID: a.ID, Name: a.Name, Reason: setupkeys.SkipExcluded})
+			continue
 		}
+		kept = append(kept, a)
 	}
-	out = kept
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	if len(out) == 0 {
-		return nil, errors.New("no account to audit: the selection is empty")
+	out.Accounts = kept
+	sort.Slice(out.Accounts, func(i, j int) bool { return out.Accounts[i].ID < out.Accounts[j].ID })
+	sort.Slice(out.Skipped, func(i, j int) bool { return out.Skipped[i].AccountID < out.Skipped[j].AccountID })
+	if len(out.Accounts) == 0 {
+		return out, errors.New("no account to audit: the selection is empty" + skippedNote(out.Skipped))
 	}
 	return out, nil
 }
 
-// listAccounts lists every ACTIVE account of the organization.
-func listAccounts(ctx context.Context, api OrganizationsAPI) ([]Account, error) {
-	var out []Account
+// skippedNote says, for the error of an empty selection, how many accounts were left out.
+func skippedNote(skipped []setupkeys.SkippedAccount) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	counts := map[string]int{}
+	var reasons []string
+	for _, s := range skipped {
+		if counts[s.Reason] == 0 {
+			reasons = append(reasons, s.Reason)
+		}
+		counts[s.Reason]++
+	}
+	sort.Strings(reasons)
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%d %s", counts[r], r)
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// listing is what the organization listed: its ACTIVE accounts, and the others with why they
+// are not audited.
+type listing struct {
+	active   []Account
+	inactive []setupkeys.SkippedAccount
+}
+
+// add sorts accts into the listing, skipping the IDs already in seen (nil: no check).
+func (l *listing) add(accts []types.Account, seen map[string]bool) {
+	for _, a := range accts {
+		id := aws.ToString(a.Id)
+		if seen != nil {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+		}
+		if reason := inactiveReason(a); reason != "" {
+			l.inactive = append(l.inactive, setupkeys.SkippedAccount{AccountID: id, Name: aws.ToString(a.Name), Reason: reason})
+			continue
+		}
+		l.active = append(l.active, Account{ID: id, Name: aws.ToString(a.Name)})
+	}
+}
+
+// listAccounts lists every account of the organization.
+func listAccounts(ctx context.Context, api OrganizationsAPI) (listing, error) {
+	var out listing
 	p := organizations.NewListAccountsPaginator(api, &organizations.ListAccountsInput{})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("listing the organization's accounts: %w", err)
+			return listing{}, fmt.Errorf("listing the organization's accounts: %w", err)
 		}
-		out = appendActive(out, page.Accounts)
+		out.add(page.Accounts, nil)
 	}
 	return out, nil
 }
 
-// listOUs lists the ACTIVE accounts under each OU, recursively, without duplicates.
-func listOUs(ctx context.Context, api OrganizationsAPI, ous []string) ([]Account, error) {
+// listOUs lists the accounts under each OU, recursively, without duplicates.
+func listOUs(ctx context.Context, api OrganizationsAPI, ous []string) (listing, error) {
 	seenOU := map[string]bool{}
 	seen := map[string]bool{}
-	var out []Account
+	var out listing
 	queue := append([]string(nil), ous...)
 	for len(queue) > 0 {
 		parent := queue[0]
@@ -205,20 +279,15 @@ func listOUs(ctx context.Context, api OrganizationsAPI, ous []string) ([]Account
 		for ap.HasMorePages() {
 			page, err := ap.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("listing the accounts of %s: %w", parent, err)
+				return listing{}, fmt.Errorf("listing the accounts of %s: %w", parent, err)
 			}
-			for _, a := range appendActive(nil, page.Accounts) {
-				if !seen[a.ID] {
-					seen[a.ID] = true
-					out = append(out, a)
-				}
-			}
+			out.add(page.Accounts, seen)
 		}
 		op := organizations.NewListOrganizationalUnitsForParentPaginator(api, &organizations.ListOrganizationalUnitsForParentInput{ParentId: aws.String(parent)})
 		for op.HasMorePages() {
 			page, err := op.NextPage(ctx)
 			if err != nil {
-				return nil, fmt.Errorf("listing the organizational units of %s: %w", parent, err)
+				return listing{}, fmt.Errorf("listing the organizational units of %s: %w", parent, err)
 			}
 			for _, ou := range page.OrganizationalUnits {
 				queue = append(queue, aws.ToString(ou.Id))
@@ -228,19 +297,28 @@ func listOUs(ctx context.Context, api OrganizationsAPI, ous []string) ([]Account
 	return out, nil
 }
 
-// appendActive appends the accounts that are ACTIVE. State replaces the deprecated Status;
-// either may be the only one set.
-func appendActive(out []Account, accts []types.Account) []Account {
-	for _, a := range accts {
-		active := a.State == types.AccountStateActive
-		if a.State == "" {
-			active = a.Status == types.AccountStatusActive
-		}
-		if active {
-			out = append(out, Account{ID: aws.ToString(a.Id), Name: aws.ToString(a.Name)})
-		}
+// inactiveReason is why an account is not audited, or "" when it is ACTIVE. State replaces the
+// deprecated Status; either may be the only one set.
+func inactiveReason(a types.Account) string {
+	state := string(a.State)
+	if state == "" {
+		state = string(a.Status)
 	}
-	return out
+	switch state {
+	case string(types.AccountStateActive):
+		return ""
+	case string(types.AccountStateSuspended):
+		return setupkeys.SkipSuspended
+	case string(types.AccountStatePendingClosure):
+		return setupkeys.SkipPendingClosure
+	case string(types.AccountStateClosed):
+		return setupkeys.SkipClosed
+	case string(types.AccountStatePendingActivation):
+		return setupkeys.SkipPendingActivation
+	case "":
+		return "state unknown"
+	}
+	return strings.ToLower(strings.ReplaceAll(state, "_", " "))
 }
 
 // noOrganizationsAccess reports whether err says the caller cannot list the organization (not a

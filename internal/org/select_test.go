@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 
+	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/org"
 	"github.com/setupkeys/setupkeys/internal/testenv/fakeaws"
 )
@@ -65,20 +66,31 @@ func acctID(i int) string { return fmt.Sprintf("%012d", 200000000000+i) }
 func TestSelectWholeOrganization(t *testing.T) {
 	srv := newFake(t, fakeaws.Options{})
 	want := []string{srv.ManagementAccount()}
+	var wantSkipped []setupkeys.SkippedAccount
 	for i := range 45 {
 		status := "ACTIVE"
-		if i%10 == 9 {
+		switch {
+		case i%10 == 9:
 			status = "SUSPENDED"
-		} else {
+			wantSkipped = append(wantSkipped, setupkeys.SkippedAccount{AccountID: acctID(i), Name: fmt.Sprintf("member-%02d", i), Reason: setupkeys.SkipSuspended})
+		case i == 12:
+			status = "PENDING_CLOSURE"
+			wantSkipped = append(wantSkipped, setupkeys.SkippedAccount{AccountID: acctID(i), Name: "member-12", Reason: setupkeys.SkipPendingClosure})
+		default:
 			want = append(want, acctID(i))
 		}
 		srv.AddAccountConfig(acctID(i), fakeaws.AccountConfig{Name: fmt.Sprintf("member-%02d", i), Status: status})
 	}
 	slices.Sort(want)
+	slices.SortFunc(wantSkipped, func(a, b setupkeys.SkippedAccount) int { return strings.Compare(a.AccountID, b.AccountID) })
 
-	got, err := org.Select(ctxT(t), organizations.NewFromConfig(mgmtConfig(srv)), org.Selection{})
+	chosen, err := org.Choose(ctxT(t), organizations.NewFromConfig(mgmtConfig(srv)), org.Selection{})
 	if err != nil {
 		t.Fatal(err)
+	}
+	got := chosen.Accounts
+	if !slices.Equal(chosen.Skipped, wantSkipped) {
+		t.Errorf("Skipped = %v\nwant %v", chosen.Skipped, wantSkipped)
 	}
 	if !slices.Equal(ids(got), want) {
 		t.Errorf("Select = %v\nwant %v", ids(got), want)
@@ -106,14 +118,39 @@ func TestSelectExclude(t *testing.T) {
 	for i := range 5 {
 		srv.AddAccount(acctID(i), "", "")
 	}
-	got, err := org.Select(ctxT(t), organizations.NewFromConfig(mgmtConfig(srv)), org.Selection{
-		Exclude: []string{acctID(1), srv.ManagementAccount(), "999999999999"},
+	srv.AddAccountConfig(acctID(5), fakeaws.AccountConfig{Name: "gone", Status: "SUSPENDED"})
+	chosen, err := org.Choose(ctxT(t), organizations.NewFromConfig(mgmtConfig(srv)), org.Selection{
+		Exclude: []string{acctID(1), srv.ManagementAccount(), "999999999999", acctID(5)},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{acctID(0), acctID(2), acctID(3), acctID(4)}; !slices.Equal(ids(got), want) {
-		t.Errorf("Select = %v, want %v", ids(got), want)
+	if want := []string{acctID(0), acctID(2), acctID(3), acctID(4)}; !slices.Equal(ids(chosen.Accounts), want) {
+		t.Errorf("Select = %v, want %v", ids(chosen.Accounts), want)
+	}
+	// An excluded account that is not in the organization is not listed; a suspended one that is
+	// also excluded is listed once, as suspended.
+	wantSkipped := []setupkeys.SkippedAccount{
+		{AccountID: srv.ManagementAccount(), Reason: setupkeys.SkipExcluded},
+		{AccountID: acctID(1), Reason: setupkeys.SkipExcluded},
+		{AccountID: acctID(5), Name: "gone", Reason: setupkeys.SkipSuspended},
+	}
+	slices.SortFunc(wantSkipped, func(a, b setupkeys.SkippedAccount) int { return strings.Compare(a.AccountID, b.AccountID) })
+	if len(chosen.Skipped) != len(wantSkipped) {
+		t.Fatalf("Skipped = %v\nwant %v", chosen.Skipped, wantSkipped)
+	}
+	for i, w := range wantSkipped {
+		if g := chosen.Skipped[i]; g.AccountID != w.AccountID || g.Reason != w.Reason || (w.Name != "" && g.Name != w.Name) {
+			t.Errorf("Skipped[%d] = %v, want %v", i, g, w)
+		}
+	}
+
+	// Excluding everything is an error that says what was left out.
+	_, err = org.Choose(ctxT(t), organizations.NewFromConfig(mgmtConfig(srv)), org.Selection{
+		Exclude: []string{srv.ManagementAccount(), acctID(0), acctID(1), acctID(2), acctID(3), acctID(4)},
+	})
+	if err == nil || !strings.Contains(err.Error(), "(6 excluded, 1 suspended)") {
+		t.Errorf("everything excluded: err = %v", err)
 	}
 }
 
@@ -147,10 +184,15 @@ func TestSelectOUs(t *testing.T) {
 	manyID, _ := srv.OUID("Many")
 	api := organizations.NewFromConfig(mgmtConfig(srv))
 
-	got, err := org.Select(ctxT(t), api, org.Selection{OUs: []string{dev, wl}})
+	chosen, err := org.Choose(ctxT(t), api, org.Selection{OUs: []string{dev, wl}, Exclude: []string{workloads[0]}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	wantSkipped := []setupkeys.SkippedAccount{{AccountID: workloads[0], Name: "m-" + workloads[0], Reason: setupkeys.SkipExcluded}, {AccountID: suspended, Name: "m-" + suspended, Reason: setupkeys.SkipSuspended}}
+	if !slices.Equal(chosen.Skipped, wantSkipped) {
+		t.Errorf("Skipped = %v, want %v", chosen.Skipped, wantSkipped)
+	}
+	got := append([]org.Account{{ID: workloads[0], Name: "m-" + workloads[0]}}, chosen.Accounts...)
 	slices.Sort(workloads)
 	if !slices.Equal(ids(got), workloads) {
 		t.Errorf("Select(Workloads, Workloads/Dev) = %v\nwant %v", ids(got), workloads)
@@ -215,7 +257,7 @@ func TestSelectAccounts(t *testing.T) {
 		t.Errorf("Select = %v, want %v", got, want)
 	}
 	_, err = org.Select(ctxT(t), api, org.Selection{Accounts: []string{acctID(3)}})
-	if err == nil || !strings.Contains(err.Error(), "not an ACTIVE account") {
+	if err == nil || !strings.Contains(err.Error(), acctID(3)+" is suspended, not an ACTIVE account") {
 		t.Errorf("a suspended account: err = %v", err)
 	}
 

@@ -134,7 +134,7 @@ func Run(ctx context.Context, cfg Config, clients Clients) (setupkeys.Audit, err
 		return audit, nil
 	}
 	var err error
-	audit.Accounts, err = auditAccounts(ctx, *cfg.Accounts, clients, auditOne)
+	audit.Accounts, audit.Skipped, err = auditAccounts(ctx, *cfg.Accounts, clients, auditOne)
 	return audit, err
 }
 
@@ -151,20 +151,22 @@ func Account(ctx context.Context, client IAM, account string, cfg Config) (setup
 	return auditAccount(ctx, client, account, cfg.Exact, live, cfg.Suppressions, now())
 }
 
-// auditAccounts selects the accounts and audits each one.
-func auditAccounts(ctx context.Context, a Accounts, clients Clients, auditOne func(context.Context, string) (setupkeys.AccountResult, error)) ([]setupkeys.AccountResult, error) {
+// auditAccounts selects the accounts and audits each one. It returns the results and the
+// accounts the selection skipped, with why.
+func auditAccounts(ctx context.Context, a Accounts, clients Clients, auditOne func(context.Context, string) (setupkeys.AccountResult, error)) ([]setupkeys.AccountResult, []setupkeys.SkippedAccount, error) {
 	var orgAPI org.OrganizationsAPI
 	if a.needsOrganizations() && clients.Organizations != nil {
 		orgAPI = clients.Organizations()
 	}
-	accounts, err := org.Select(ctx, orgAPI, a.Selection)
+	chosen, err := org.Choose(ctx, orgAPI, a.Selection)
 	if err != nil {
-		return nil, fmt.Errorf("selecting accounts: %w", err)
+		return nil, chosen.Skipped, fmt.Errorf("selecting accounts: %w", err)
 	}
 	run := org.RunOptions{Concurrency: a.Concurrency, PerAccountTimeout: a.PerAccountTimeout, Progress: a.Progress}
-	return org.Collect(ctx, accounts, run, func(ctx context.Context, acct org.Account) (setupkeys.AccountResult, error) {
+	results, err := org.Collect(ctx, chosen.Accounts, run, func(ctx context.Context, acct org.Account) (setupkeys.AccountResult, error) {
 		return auditOne(ctx, acct.ID)
 	})
+	return results, chosen.Skipped, err
 }
 
 // auditAccount audits one live account through the credential report, or the API with exact,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,12 +95,15 @@ func TestRunLive(t *testing.T) {
 		accounts   *Accounts
 		wantOK     []string
 		wantErrors []string
+		// wantSkipped are the accounts the selection left out, as "ID reason".
+		wantSkipped []string
 	}{
 		{name: "caller's account", wantOK: []string{mgmt}},
 		{name: "caller's account, exact", exact: true, wantOK: []string{mgmt}},
 		{name: "organization", accounts: &Accounts{Organization: true}, wantOK: []string{mgmt, member}, wantErrors: []string{denied}},
 		{name: "named accounts, no Organizations call", accounts: &Accounts{Selection: org.Selection{Accounts: []string{member, denied}}}, wantOK: []string{member}, wantErrors: []string{denied}},
-		{name: "organization, exact, one excluded", exact: true, accounts: &Accounts{Organization: true, Selection: org.Selection{Exclude: []string{denied}}}, wantOK: []string{mgmt, member}},
+		{name: "organization, exact, one excluded", exact: true, accounts: &Accounts{Organization: true, Selection: org.Selection{Exclude: []string{denied}}}, wantOK: []string{mgmt, member}, wantSkipped: []string{denied + " locked " + setupkeys.SkipExcluded}},
+		{name: "named accounts, one excluded", accounts: &Accounts{Selection: org.Selection{Accounts: []string{member, denied}, Exclude: []string{denied}}}, wantOK: []string{member}, wantSkipped: []string{denied + "  " + setupkeys.SkipExcluded}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -117,6 +121,13 @@ func TestRunLive(t *testing.T) {
 			}
 			if n := len(tt.wantOK) + len(tt.wantErrors); len(audit.Accounts) != n {
 				t.Fatalf("%d account results, want %d", len(audit.Accounts), n)
+			}
+			var skipped []string
+			for _, s := range audit.Skipped {
+				skipped = append(skipped, s.AccountID+" "+s.Name+" "+s.Reason)
+			}
+			if !slices.Equal(skipped, tt.wantSkipped) {
+				t.Errorf("skipped %q, want %q", skipped, tt.wantSkipped)
 			}
 			byID := map[string]setupkeys.AccountResult{}
 			for _, r := range audit.Accounts {

@@ -46,14 +46,17 @@ type Options struct {
 
 // Document is the JSON output, documented in README.md ("JSON output").
 type Document struct {
-	SchemaVersion int                 `json:"schema_version"`
-	GeneratedAt   time.Time           `json:"generated_at"`
-	Window        string              `json:"window"`
-	Source        DocumentSource      `json:"source"`
-	Summary       Summary             `json:"summary"`
-	Accounts      []AccountSummary    `json:"accounts"`
-	Warnings      []string            `json:"warnings"`
-	Findings      []setupkeys.Finding `json:"findings"`
+	SchemaVersion int              `json:"schema_version"`
+	GeneratedAt   time.Time        `json:"generated_at"`
+	Window        string           `json:"window"`
+	Source        DocumentSource   `json:"source"`
+	Summary       Summary          `json:"summary"`
+	Accounts      []AccountSummary `json:"accounts"`
+	// SkippedAccounts are the accounts a multi-account run left out, with why (suspended,
+	// excluded); they were not audited.
+	SkippedAccounts []setupkeys.SkippedAccount `json:"skipped_accounts"`
+	Warnings        []string                   `json:"warnings"`
+	Findings        []setupkeys.Finding        `json:"findings"`
 	// Error is why the run could not audit at all (no credentials, a bad report file); the
 	// document is then otherwise empty. Accounts that failed on their own are in Accounts.
 	Error string `json:"error,omitempty"`
@@ -71,6 +74,7 @@ type DocumentSource struct {
 type Summary struct {
 	Accounts        int `json:"accounts"`
 	AccountsErrored int `json:"accounts_errored"`
+	AccountsSkipped int `json:"accounts_skipped"`
 	Users           int `json:"users"`
 	Fail            int `json:"fail"`
 	Review          int `json:"review"`
@@ -103,7 +107,10 @@ func NewDocument(a setupkeys.Audit, now time.Time) Document {
 		Warnings:      []string{},
 		Findings:      []setupkeys.Finding{},
 		Accounts:      []AccountSummary{},
+		// A copy, so that the document never shares the audit's slice.
+		SkippedAccounts: append([]setupkeys.SkippedAccount{}, a.Skipped...),
 	}
+	doc.Summary.AccountsSkipped = len(a.Skipped)
 	for _, acct := range a.Accounts {
 		s := AccountSummary{AccountID: acct.AccountID, AccountName: acct.AccountName, Status: "ok", Source: acct.Source, Users: acct.Users, Pass: acct.Passed}
 		if acct.Err != nil {
@@ -290,7 +297,16 @@ func table(w io.Writer, a setupkeys.Audit, opts Options, narrow bool) error {
 	if s.AccountsErrored > 0 {
 		ew.printf(", %d could not be audited", s.AccountsErrored)
 	}
+	if s.AccountsSkipped > 0 {
+		ew.printf(", %d skipped", s.AccountsSkipped)
+	}
 	ew.printf(")\n")
+	if len(doc.SkippedAccounts) > 0 {
+		ew.printf("%s skipped (not audited):\n", plural.Count(len(doc.SkippedAccounts), "account"))
+		for _, sk := range doc.SkippedAccounts {
+			ew.printf("%s", wrap(accountLabel(sk.AccountID, sk.Name)+": "+termsafe.String(SkipReasonText(sk.Reason)), width, "  ", "    ", narrow))
+		}
+	}
 	if n := s.Review + s.Pending; opts.Strict && n > 0 {
 		ew.printf("--strict: the %d review %s, so the run fails (exit 3).\n", n, plural.Choose(n, "finding counts as a failure", "findings count as failures"))
 	}
@@ -349,6 +365,18 @@ func narrowColumns(findings []setupkeys.Finding, opts Options, withUser bool) ([
 		return nil, err
 	}
 	return strings.Split(strings.TrimSuffix(rows.String(), "\n"), "\n"), nil
+}
+
+// SkipReasonText says a skipped account's reason for people: what the state means for the run,
+// or which flag excluded it.
+func SkipReasonText(reason string) string {
+	switch reason {
+	case setupkeys.SkipExcluded:
+		return "excluded (--exclude-accounts)"
+	case setupkeys.SkipSuspended, setupkeys.SkipPendingClosure, setupkeys.SkipClosed, setupkeys.SkipPendingActivation:
+		return reason + " (only ACTIVE accounts are audited)"
+	}
+	return reason
 }
 
 // wrap returns text as lines of at most width columns (when narrow and width > 0; else one

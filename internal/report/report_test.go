@@ -217,3 +217,51 @@ func TestTableNarrowLongUserName(t *testing.T) {
 		}
 	}
 }
+
+// Skipped accounts are counted in the summary and listed, in JSON and the table (wide and narrow),
+// their names escaped.
+func TestSkippedAccounts(t *testing.T) {
+	audit := setupkeys.Audit{Window: 10 * time.Minute,
+		Accounts: []setupkeys.AccountResult{
+			{AccountID: "111111111111", Users: 1, Source: setupkeys.Source{Kind: setupkeys.SourceLiveAPI}},
+			{AccountID: "222222222222", Users: 1, Source: setupkeys.Source{Kind: setupkeys.SourceLiveAPI}},
+		},
+		Skipped: []setupkeys.SkippedAccount{
+			{AccountID: "333333333333", Name: "old\x1b[31m", Reason: setupkeys.SkipSuspended},
+			{AccountID: "444444444444", Reason: setupkeys.SkipExcluded},
+		},
+	}
+	doc := NewDocument(audit, now)
+	if doc.Summary.AccountsSkipped != 2 || len(doc.SkippedAccounts) != 2 || doc.SkippedAccounts[0] != audit.Skipped[0] {
+		t.Errorf("summary %+v, skipped %+v", doc.Summary, doc.SkippedAccounts)
+	}
+	var js bytes.Buffer
+	if err := JSON(&js, audit, Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`"accounts_skipped":2`, `"skipped_accounts":[{"account_id":"333333333333","name":"old\u001b[31m","reason":"suspended"},{"account_id":"444444444444","name":"","reason":"excluded"}]`} {
+		if !strings.Contains(js.String(), w) {
+			t.Errorf("JSON lacks %s:\n%s", w, js.String())
+		}
+	}
+	if err := JSON(&js, setupkeys.Audit{}, Options{Now: now}); err != nil || !strings.Contains(js.String(), `"skipped_accounts":[]`) {
+		t.Errorf("a run without skipped accounts: %v\n%s", err, js.String())
+	}
+
+	for _, width := range []int{0, 50} {
+		var buf bytes.Buffer
+		if err := Table(&buf, audit, Options{Now: now, Width: width}); err != nil {
+			t.Fatal(err)
+		}
+		out := buf.String()
+		for _, w := range []string{"(window 10m0s, 2 accounts, 2 skipped)", "2 accounts skipped (not audited):\n",
+			"  333333333333 (old\\x1b[31m): suspended", "  444444444444: excluded (--exclude-accounts)"} {
+			if !strings.Contains(out, w) {
+				t.Errorf("width %d: table lacks %q:\n%s", width, w, out)
+			}
+		}
+		if strings.Contains(out, "\x1b") {
+			t.Errorf("width %d: raw escape in the table:\n%q", width, out)
+		}
+	}
+}
