@@ -13,7 +13,8 @@ import (
 // JUnit XML as GitLab and Jenkins read it: <testsuites> of one <testsuite> per account, one
 // <testcase> per judged key (classname the account, name the user and key), <failure> for fail
 // (and review under --strict), <skipped> for suppressed, and an <error> case for an account that
-// could not be audited. Passing keys are cases only with --all: without it the audit counts them
+// could not be audited, a <skipped> case for an account the selection skipped (suspended,
+// excluded). Passing keys are cases only with --all: without it the audit counts them
 // and keeps no finding to name.
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
@@ -83,22 +84,13 @@ func JUnit(w io.Writer, a setupkeys.Audit, opts Options) error {
 				suite.Cases = append(suite.Cases, junitCaseOf(f, opts.Strict))
 			}
 		}
-		for _, c := range suite.Cases {
-			suite.Tests++
-			switch {
-			case c.Failure != nil:
-				suite.Failures++
-			case c.Error != nil:
-				suite.Errors++
-			case c.Skipped != nil:
-				suite.Skipped++
-			}
-		}
-		out.Tests += suite.Tests
-		out.Failures += suite.Failures
-		out.Errors += suite.Errors
-		out.Skipped += suite.Skipped
-		out.Suites = append(out.Suites, suite)
+		out.add(suite)
+	}
+	// An account the selection skipped (suspended, excluded) is a suite of one skipped case, so
+	// that CI shows what was not audited.
+	for _, s := range a.Skipped {
+		out.add(junitSuite{Name: "setupkeys " + accountTitle(s.AccountID, s.Name), Time: "0",
+			Cases: []junitCase{{Classname: s.AccountID, Name: "audit the account", Time: "0", Skipped: &junitSkipped{Message: "skipped, not audited: " + SkipReasonText(s.Reason)}}}})
 	}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
@@ -110,6 +102,26 @@ func JUnit(w io.Writer, a setupkeys.Audit, opts Options) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// add counts suite's cases into it and into the totals, and appends it.
+func (out *junitSuites) add(suite junitSuite) {
+	for _, c := range suite.Cases {
+		suite.Tests++
+		switch {
+		case c.Failure != nil:
+			suite.Failures++
+		case c.Error != nil:
+			suite.Errors++
+		case c.Skipped != nil:
+			suite.Skipped++
+		}
+	}
+	out.Tests += suite.Tests
+	out.Failures += suite.Failures
+	out.Errors += suite.Errors
+	out.Skipped += suite.Skipped
+	out.Suites = append(out.Suites, suite)
 }
 
 func junitCaseOf(f setupkeys.Finding, strict bool) junitCase {

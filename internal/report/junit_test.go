@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"os"
 	"strconv"
@@ -115,5 +116,28 @@ func TestJUnitExampleGolden(t *testing.T) {
 	tot := suites[0].Totals
 	if tot.Tests != 9 || tot.Failed != 4 || tot.Passed != 5 || tot.Skipped != 0 {
 		t.Errorf("totals %+v, want the example's 9 keys (--all): 4 fail, 1 review and 4 pass passing", tot)
+	}
+}
+
+// A skipped account is a suite of one skipped case, counted in the totals.
+func TestJUnitSkippedAccount(t *testing.T) {
+	a := setupkeys.Audit{Window: 10 * time.Minute,
+		Accounts: []setupkeys.AccountResult{{AccountID: "111111111111", Source: setupkeys.Source{Kind: setupkeys.SourceLiveAPI}}},
+		Skipped:  []setupkeys.SkippedAccount{{AccountID: "222222222222", Name: "old", Reason: setupkeys.SkipSuspended}}}
+	var buf bytes.Buffer
+	if err := JUnit(&buf, a, Options{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	var doc junitSuites
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Tests != 1 || doc.Skipped != 1 || len(doc.Suites) != 2 {
+		t.Fatalf("totals %+v", doc)
+	}
+	s := doc.Suites[1]
+	if s.Name != "setupkeys 222222222222 (old)" || s.Skipped != 1 || len(s.Cases) != 1 || s.Cases[0].Skipped == nil ||
+		s.Cases[0].Skipped.Message != "skipped, not audited: suspended (only ACTIVE accounts are audited)" {
+		t.Errorf("suite %+v", s)
 	}
 }
