@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +18,8 @@ func TestProfileNames(t *testing.T) {
 		{"config file", "[default]\nregion=x\n[profile prod]\n[ profile  dev ]\n[sso-session corp]\n[services s]\n[plain]\n", true, []string{"default", "prod", "dev"}},
 		{"config spaces", "  [profile dev]  # comment\n", true, []string{"dev"}},
 		{"credentials file", "[default]\n[ci]\naws_access_key_id=x\n; [commented]\n", false, []string{"default", "ci"}},
+		{"SSO", "[profile dev]\nsso_session = corp\nsso_account_id = 111111111111\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n[profile legacy]\nsso_start_url = https://old.awsapps.com/start\n[sso-session  other ]\n", true, []string{"dev", "legacy"}},
+		{"credentials file sections are names as they are", "[profile x]\n[sso-session y]\n[z]\n", false, []string{"z"}},
 		{"broken lines", "[profile\n[]\n[profile ]\n[profile a b]\nkey=[x]\n", true, nil},
 	}
 	for _, tt := range tests {
@@ -38,4 +42,33 @@ func FuzzProfileNames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Shell completion of --profile through cobra's hidden __complete command, as a shell calls it:
+// the profiles of both files, SSO profiles included, the [sso-session] sections left out.
+func TestCompleteProfile(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "config")
+	creds := filepath.Join(dir, "credentials")
+	if err := os.WriteFile(config, []byte("[default]\n[profile dev]\nsso_session = corp\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n[profile prod]\nrole_arn = arn:aws:iam::111111111111:role/R\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(creds, []byte("[ci]\naws_access_key_id = x\n[default]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_CONFIG_FILE", config)
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", creds)
+	for _, cmd := range []string{"audit", "plan", "check-permissions"} {
+		code, out, errOut := runCLI(t, "", "__complete", cmd, "--profile", "")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != ExitOK || len(lines) == 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", cmd, code, out, errOut)
+		}
+		if got, want := lines[:len(lines)-1], []string{"ci", "default", "dev", "prod"}; !slices.Equal(got, want) {
+			t.Errorf("%s --profile completes %q, want %q", cmd, got, want)
+		}
+		if lines[len(lines)-1] != ":4" { // ShellCompDirectiveNoFileComp
+			t.Errorf("%s: directive %q", cmd, lines[len(lines)-1])
+		}
+	}
 }
