@@ -123,5 +123,5 @@ func ExitCode(err error) (int, string) {
 	if isBadInput(err) {
 		return ExitBadInput, err.Error()
 	}
-	return ExitError, err.Error()
+	return ExitError, withPermissionHint(err)
 }

@@ -95,3 +95,41 @@ func TestAuditOrgSkippedAccountsAgainstMoto(t *testing.T) {
 		}
 	}
 }
+
+// check-permissions --org against moto (Organizations and STS AssumeRole served, no policy
+// enforced): the listing, then every ACTIVE member through OrganizationAccountAccessRole, which
+// create-account made; the closed member is skipped. Everything is allowed: exit 0.
+func TestCheckPermissionsOrgAgainstMoto(t *testing.T) {
+	srv := moto.Shared(t)
+	ids := motoOrganization(t, srv, "dev", "old")
+	if _, err := organizations.NewFromConfig(srv.Config(t, moto.DefaultAccountID)).CloseAccount(context.Background(),
+		&organizations.CloseAccountInput{AccountId: aws.String(ids["old"])}); err != nil {
+		t.Fatal(err)
+	}
+	useEnv(t, srv, moto.DefaultAccountID)
+	code, out, errOut := runCLI(t, "", "check-permissions", "--org", "--remediation", "--quiet")
+	if code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	rows := permissionRows(out)
+	dev := ids["dev"]
+	for key, want := range map[string]string{
+		"caller organizations:ListAccounts": "allowed dry-call read succeeded",
+		dev + " sts:AssumeRole":             "allowed dry-call assumed arn:aws:iam::" + dev + ":role/OrganizationAccountAccessRole",
+	} {
+		if rows[key] != want {
+			t.Errorf("%s: %q, want %q\n%s", key, rows[key], want, out)
+		}
+	}
+	for _, acct := range []string{moto.DefaultAccountID, dev} {
+		for _, action := range []string{"iam:GenerateCredentialReport", "iam:ListUserTags", "iam:UpdateAccessKey", "iam:DeleteAccessKey"} {
+			if r := rows[acct+" "+action]; !strings.HasPrefix(r, "allowed dry-call") {
+				t.Errorf("account %s %s: %q\n%s", acct, action, r, out)
+			}
+		}
+	}
+	if _, ok := rows[ids["old"]+" sts:AssumeRole"]; ok || !strings.Contains(out, "Skipped, not checked: "+ids["old"]+" (old): suspended") ||
+		!strings.Contains(out, "Nothing is denied in 2 accounts.") {
+		t.Errorf("output:\n%s", out)
+	}
+}

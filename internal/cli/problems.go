@@ -27,7 +27,7 @@ func reportProblems(streams IOStreams, outs []Output, a setupkeys.Audit) {
 			where = "account " + acct.AccountID + ": "
 		}
 		if acct.Err != nil {
-			fmt.Fprintf(streams.ErrOut, "setupkeys: error: %scould not be audited: %s\n", where, termsafe.String(acct.Err.Error()))
+			fmt.Fprintf(streams.ErrOut, "setupkeys: error: %scould not be audited: %s\n", where, termsafe.String(withPermissionHint(acct.Err)))
 		}
 		for _, w := range acct.Warnings {
 			fmt.Fprintf(streams.ErrOut, "setupkeys: warning: %s%s\n", where, termsafe.String(w))

@@ -92,8 +92,8 @@ var exitCodeHelp = map[string]string{
   2  bad usage or bad input (a flag, a CloudTrail log file)
   3  at least one key failed (with --strict, or needs review or is pending)`,
 	"check-permissions": `  0  nothing is denied (actions that could not be decided are listed)
-  1  something is denied, or the check could not run
-  2  bad usage`,
+  1  something is denied, an account could not be checked, or the check could not run
+  2  bad usage (a flag, an unknown --print-policy)`,
 }
 
 const exitCodesAnnotation = "exit-codes"

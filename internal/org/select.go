@@ -30,6 +30,16 @@ type OrganizationsAPI interface {
 
 var _ OrganizationsAPI = (*organizations.Client)(nil)
 
+// CallerActions are what the caller of a multi-account run needs beyond the audit's own: list the
+// organization (OrganizationsAPI) and assume the member role (AccountConfig). The org policy of
+// package policies grants exactly these (a test holds it to them).
+var CallerActions = []string{
+	"organizations:ListAccounts",
+	"organizations:ListAccountsForParent",
+	"organizations:ListOrganizationalUnitsForParent",
+	"sts:AssumeRole",
+}
+
 // Account is one account to audit. Name is "" when unknown (accounts named with --accounts and
 // no Organizations access).
 type Account struct {

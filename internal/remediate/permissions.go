@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
@@ -16,8 +17,8 @@ import (
 	"github.com/setupkeys/setupkeys/internal/iamx"
 )
 
-// The IAM actions each role needs. policies/audit-policy.json and
-// policies/remediation-policy.json grant exactly these (a test holds them to it).
+// The actions each role needs. The audit and remediate policies of package policies grant
+// exactly these (a test holds them to it).
 var (
 	auditActions = []string{
 		"iam:GenerateCredentialReport",
@@ -30,18 +31,30 @@ var (
 		"iam:ListUserTags",
 		"sts:GetCallerIdentity",
 	}
+	// sinceReportActions are what `audit --since-report` reads without --cloudtrail.
+	sinceReportActions = []string{
+		"cloudtrail:LookupEvents",
+	}
 	remediationOnlyActions = []string{
 		"iam:UpdateAccessKey",
 		"iam:DeleteAccessKey",
 	}
 )
 
-// AuditActions are the actions `setupkeys audit` and `plan` need.
-func AuditActions() []string { return append([]string(nil), auditActions...) }
+// AuditActions are the actions `setupkeys audit` and `plan` need, `audit --since-report`
+// included.
+func AuditActions() []string {
+	return append(append([]string(nil), auditActions...), sinceReportActions...)
+}
 
-// RemediationActions are the actions `apply` and `rollback` need: the audit's and the writes.
+// MemberAuditActions are the audit's actions in each account of a multi-account run: the
+// audit's without --since-report's, which audits one account only.
+func MemberAuditActions() []string { return append([]string(nil), auditActions...) }
+
+// RemediationActions are the actions `apply` and `rollback` need: the audit's IAM reads (apply
+// re-judges every key) and the writes.
 func RemediationActions() []string {
-	return append(AuditActions(), remediationOnlyActions...)
+	return append(append([]string(nil), auditActions...), remediationOnlyActions...)
 }
 
 // Decision is whether the caller may perform an action.
@@ -98,6 +111,12 @@ type PermissionsAPI interface {
 
 var _ PermissionsAPI = (*iam.Client)(nil)
 
+// CloudTrailProbe is what a PermissionsAPI also has when CheckPermissions may make the dry call
+// of cloudtrail:LookupEvents (a read of one event); without it only the simulator decides it.
+type CloudTrailProbe interface {
+	LookupEvents(ctx context.Context, in *cloudtrail.LookupEventsInput, optFns ...func(*cloudtrail.Options)) (*cloudtrail.LookupEventsOutput, error)
+}
+
 // CheckPermissions tells which of actions the caller (callerARN, from sts:GetCallerIdentity)
 // may perform. It asks iam:SimulatePrincipalPolicy first, user-level actions against a user ARN
 // of the caller's account. When the simulator cannot be used (the caller may not call it, the
@@ -105,7 +124,8 @@ var _ PermissionsAPI = (*iam.Client)(nil)
 // calls instead: reads that change nothing, and writes aimed at a user that does not exist, so
 // IAM answers NoSuchEntity when the caller may act and AccessDenied when not. An action neither
 // can decide is DecisionUnknown. The simulator sees identity policies and permissions
-// boundaries; service control policies can still deny what it allows.
+// boundaries; service control policies can still deny what it allows. When the credentials
+// themselves cannot be had (a role that cannot be assumed), that is the error.
 func CheckPermissions(ctx context.Context, client PermissionsAPI, callerARN string, actions []string) ([]Permission, error) {
 	account := accountOfARN(callerARN)
 	perms := make([]Permission, len(actions))
@@ -127,6 +147,10 @@ func CheckPermissions(ctx context.Context, client PermissionsAPI, callerARN stri
 	}
 	if err := ctx.Err(); err != nil {
 		return perms, err
+	}
+	if assumeRoleFailed(simErr) {
+		// No credentials, no call can tell anything.
+		return perms, simErr
 	}
 	note := "simulation unavailable (" + simErr.Error() + ")"
 	probe := newProbe()
@@ -152,6 +176,7 @@ func joinDetail(parts ...string) string {
 
 // accountLevel lists the actions whose resource is "*" rather than a user.
 var accountLevel = map[string]bool{
+	"cloudtrail:LookupEvents":      true,
 	"iam:GenerateCredentialReport": true,
 	"iam:GetCredentialReport":      true,
 	"iam:ListUsers":                true,
@@ -300,6 +325,12 @@ func (p probe) try(ctx context.Context, c PermissionsAPI, action string) (Decisi
 			return DecisionAllowed, "dry call answered"
 		}
 		return DecisionUnknown, "dry call inconclusive: " + errorCode(err)
+	case "cloudtrail:LookupEvents":
+		ct, ok := c.(CloudTrailProbe)
+		if !ok {
+			return DecisionUnknown, "no CloudTrail client to make the dry call; only audit --since-report without --cloudtrail needs it"
+		}
+		_, err = ct.LookupEvents(ctx, &cloudtrail.LookupEventsInput{MaxResults: aws.Int32(1)})
 	default:
 		return DecisionUnknown, ""
 	}

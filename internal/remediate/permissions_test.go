@@ -2,10 +2,6 @@ package remediate
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -159,53 +155,5 @@ func TestSimulationPrincipal(t *testing.T) {
 		if got != want || (want == "") != (err != nil) {
 			t.Errorf("SimulationPrincipal(%q) = %q, %v; want %q", in, got, err, want)
 		}
-	}
-}
-
-// The shipped policies grant exactly the actions the code declares, no more, no less.
-func TestPolicyFiles(t *testing.T) {
-	for file, want := range map[string][]string{
-		"audit-policy.json":       AuditActions(),
-		"remediation-policy.json": RemediationActions(),
-	} {
-		t.Run(file, func(t *testing.T) {
-			data, err := os.ReadFile(filepath.Join("..", "..", "policies", file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var doc struct {
-				Version   string
-				Statement []struct {
-					Sid      string
-					Effect   string
-					Action   []string
-					Resource any
-				}
-			}
-			dec := json.NewDecoder(strings.NewReader(string(data)))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&doc); err != nil {
-				t.Fatal(err)
-			}
-			if doc.Version != "2012-10-17" {
-				t.Errorf("Version %q", doc.Version)
-			}
-			var got []string
-			for _, s := range doc.Statement {
-				if s.Effect != "Allow" || s.Sid == "" || s.Resource == nil {
-					t.Errorf("statement %+v", s)
-				}
-				for _, a := range s.Action {
-					if strings.Contains(a, "*") {
-						t.Errorf("wildcard action %q", a)
-					}
-					got = append(got, a)
-				}
-			}
-			sort.Strings(got)
-			w := append([]string(nil), want...)
-			sort.Strings(w)
-			check(t, "actions", got, w)
-		})
 	}
 }

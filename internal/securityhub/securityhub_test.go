@@ -307,34 +307,3 @@ func TestSyncAccountsEachWithItsClient(t *testing.T) {
 		t.Errorf("results %+v", results)
 	}
 }
-
-// The shipped policy grants exactly the actions the import makes.
-func TestPolicyFile(t *testing.T) {
-	data, err := os.ReadFile("../../policies/securityhub-policy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc struct {
-		Version   string
-		Statement []struct {
-			Sid, Effect string
-			Action      []string
-			Resource    string
-		}
-	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, s := range doc.Statement {
-		if s.Effect != "Allow" || s.Sid == "" || s.Resource == "" {
-			t.Errorf("statement %+v", s)
-		}
-		got = append(got, s.Action...)
-	}
-	if doc.Version != "2012-10-17" || !reflect.DeepEqual(got, Actions) {
-		t.Errorf("policy grants %v (version %q), the import needs %v", got, doc.Version, Actions)
-	}
-}
