@@ -73,6 +73,10 @@ func sarifWithLimit(w io.Writer, a setupkeys.Audit, opts Options, maxResults int
 	for _, warning := range doc.Warnings {
 		invocation.ToolExecutionNotifications = append(invocation.ToolExecutionNotifications, sarifNotification("warning", warning))
 	}
+	for _, sk := range doc.SkippedAccounts {
+		invocation.ToolExecutionNotifications = append(invocation.ToolExecutionNotifications,
+			sarifNotification("note", "account "+accountLabel(sk.AccountID, sk.Name)+" skipped, not audited: "+SkipReasonText(sk.Reason)))
+	}
 	if left > 0 {
 		invocation.ToolExecutionNotifications = append(invocation.ToolExecutionNotifications, sarifNotification("warning",
 			fmt.Sprintf("%s left out: GitHub code scanning takes at most %d results a run (fail findings were kept first); --format json lists them all", plural.Count(left, "finding"), maxResults)))

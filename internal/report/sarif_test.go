@@ -268,7 +268,7 @@ func TestSARIFNotifications(t *testing.T) {
 	a := setupkeys.Audit{StartedAt: now, Accounts: []setupkeys.AccountResult{
 		{AccountID: "123456789012", Warnings: []string{"a key changed since the report"}, Findings: []setupkeys.Finding{finding("amy", setupkeys.StatusFail, "")}},
 		{AccountID: "210987654321", Err: errors.New("AssumeRole: AccessDenied")},
-	}}
+	}, Skipped: []setupkeys.SkippedAccount{{AccountID: "333333333333", Name: "old", Reason: setupkeys.SkipSuspended}}}
 	log, _ := renderSARIF(t, a, Options{Now: now}, SARIFMaxResults)
 	inv := log.Runs[0].Invocations[0]
 	if inv.ExecutionSuccessful {
@@ -278,7 +278,8 @@ func TestSARIFNotifications(t *testing.T) {
 	for _, n := range inv.ToolExecutionNotifications {
 		got = append(got, n.Level+": "+n.Message.Text)
 	}
-	want := []string{"error: account 210987654321 could not be audited: AssumeRole: AccessDenied", "warning: account 123456789012: a key changed since the report"}
+	want := []string{"error: account 210987654321 could not be audited: AssumeRole: AccessDenied", "warning: account 123456789012: a key changed since the report",
+		"note: account 333333333333 (old) skipped, not audited: suspended (only ACTIVE accounts are audited)"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("notifications\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
