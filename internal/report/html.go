@@ -56,16 +56,18 @@ func HTML(w io.Writer, a setupkeys.Audit, opts Options) error {
 
 // htmlView is what the template shows; everything is decided here, the template only lays out.
 type htmlView struct {
-	CSP        string
-	CSS        template.CSS
-	JS         template.JS
-	Title      string
-	Now        string
-	Window     string
-	Summary    Summary
-	Age        htmlAge
-	Accounts   []htmlAccount
-	Warnings   []string
+	CSP      string
+	CSS      template.CSS
+	JS       template.JS
+	Title    string
+	Now      string
+	Window   string
+	Summary  Summary
+	Age      htmlAge
+	Accounts []htmlAccount
+	Warnings []string
+	// Skipped are the accounts the selection skipped, each "ID (name): why".
+	Skipped    []string
 	Charts     []htmlChart
 	Findings   []htmlFinding
 	ShowKeyIDs bool
@@ -127,6 +129,9 @@ func newHTMLView(a setupkeys.Audit, opts Options) htmlView {
 	// (control characters, bidirectional overrides, zero-width runes), as the table does.
 	for i, w := range doc.Warnings {
 		v.Warnings[i] = termsafe.String(w)
+	}
+	for _, sk := range doc.SkippedAccounts {
+		v.Skipped = append(v.Skipped, accountLabel(sk.AccountID, sk.Name)+": "+SkipReasonText(sk.Reason))
 	}
 	for i, acct := range doc.Accounts {
 		v.Accounts = append(v.Accounts, htmlAccount{Label: accountLabel(acct.AccountID, acct.AccountName), Status: acct.Status, Error: termsafe.String(acct.Error),

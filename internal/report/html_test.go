@@ -278,3 +278,18 @@ func TestHTMLPending(t *testing.T) {
 		}
 	}
 }
+
+// Skipped accounts are listed under the accounts, escaped.
+func TestHTMLSkippedAccounts(t *testing.T) {
+	a := setupkeys.Audit{Window: 10 * time.Minute, Accounts: []setupkeys.AccountResult{{AccountID: "111111111111", Source: setupkeys.Source{Kind: setupkeys.SourceLiveAPI}}},
+		Skipped: []setupkeys.SkippedAccount{{AccountID: "222222222222", Name: "<b>old</b>", Reason: setupkeys.SkipSuspended}, {AccountID: "333333333333", Reason: setupkeys.SkipExcluded}}}
+	out := renderHTML(t, a, Options{Now: now})
+	for _, want := range []string{"2 accounts skipped (not audited):", "<li>222222222222 (&lt;b&gt;old&lt;/b&gt;): suspended (only ACTIVE accounts are audited)</li>", "<li>333333333333: excluded (--exclude-accounts)</li>"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Contains(renderHTML(t, setupkeys.Audit{Accounts: a.Accounts}, Options{Now: now}), "skipped (not audited)") {
+		t.Error("a run without skipped accounts lists some")
+	}
+}
