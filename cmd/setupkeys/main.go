@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/setupkeys/setupkeys/internal/cli"
@@ -36,8 +37,14 @@ func run() int {
 	}
 	code, msg := cli.ExitCode(err)
 	if msg != "" {
-		// Errors quote file names and values from the input: never raw on a terminal.
-		fmt.Fprintln(os.Stderr, "setupkeys: "+termsafe.String(msg))
+		// Errors quote file names and values from the input: never raw on a terminal. A hint or
+		// a cause on a line of its own keeps its line.
+		for i, line := range strings.Split(msg, "\n") {
+			if i == 0 {
+				line = "setupkeys: " + line
+			}
+			fmt.Fprintln(os.Stderr, termsafe.String(line))
+		}
 	}
 	return code
 }
