@@ -265,3 +265,28 @@ func TestSkippedAccounts(t *testing.T) {
 		}
 	}
 }
+
+// Counts are worded for their number: "1 user", "2 accounts", never "1 users".
+func TestTableCountsGrammar(t *testing.T) {
+	audit := exampleAudit(t)
+	one := audit.Accounts[0]
+	one.Users = 1
+	audit.Accounts = []setupkeys.AccountResult{one}
+	var buf bytes.Buffer
+	if err := Table(&buf, audit, Options{Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), ": 1 user, source:") || strings.Contains(buf.String(), "1 users") {
+		t.Errorf("one user:\n%s", buf.String())
+	}
+	two := one
+	two.AccountID = "210987654321"
+	audit.Accounts = append(audit.Accounts, two)
+	buf.Reset()
+	if err := Table(&buf, audit, Options{Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), ", 2 accounts)") {
+		t.Errorf("two accounts:\n%s", buf.String())
+	}
+}
