@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/setupkeys/setupkeys/internal/termsafe"
 )
 
 // addCompletions gives shell completion the profiles of the AWS config and credentials files for
@@ -31,8 +34,9 @@ func addCompletions(root *cobra.Command) {
 	walk(root)
 }
 
-// awsProfiles lists the profile names of the shared config and credentials files, where the AWS
-// CLI and the SDK look for them (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, else ~/.aws).
+// awsProfiles lists the profiles of the shared config and credentials files, where the AWS CLI
+// and the SDK look for them (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE, else ~/.aws), as shell
+// completions: "NAME\tHOW" where how it signs in is known (an SSO session, a role...).
 func awsProfiles() []string {
 	configFile := os.Getenv("AWS_CONFIG_FILE")
 	if configFile == "" {
@@ -42,7 +46,7 @@ func awsProfiles() []string {
 	if credsFile == "" {
 		credsFile = config.DefaultSharedCredentialsFilename()
 	}
-	var names []string
+	about := map[string]string{}
 	for _, f := range []struct {
 		path   string
 		config bool
@@ -51,40 +55,80 @@ func awsProfiles() []string {
 		if err != nil {
 			continue // a missing file has no profiles
 		}
-		names = append(names, profileNames(file, f.config)...)
+		for _, p := range readProfiles(file, f.config) {
+			if about[p.name] == "" {
+				about[p.name] = p.about
+			}
+		}
 		file.Close()
 	}
-	slices.Sort(names)
-	return slices.Compact(names)
-}
-
-// profileNames reads the section names of an AWS shared config file (config: "[default]" and
-// "[profile NAME]", other sections such as "[sso-session X]" are not profiles) or credentials
-// file ("[NAME]").
-func profileNames(r io.Reader, configFile bool) []string {
-	var names []string
-	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if !strings.HasPrefix(line, "[") {
-			continue
-		}
-		end := strings.IndexByte(line, ']')
-		if end < 0 {
-			continue
-		}
-		section := strings.TrimSpace(line[1:end])
-		name := section
-		if configFile && section != "default" {
-			kind, rest, ok := strings.Cut(section, " ")
-			if !ok || kind != "profile" {
-				continue
-			}
-			name = strings.TrimSpace(rest)
-		}
-		if name != "" && !strings.ContainsAny(name, " \t") {
-			names = append(names, name)
+	names := slices.Sorted(maps.Keys(about))
+	for i, name := range names {
+		if about[name] != "" {
+			names[i] += "\t" + about[name]
 		}
 	}
 	return names
+}
+
+// awsProfile is a profile of a shared config or credentials file and, when its keys tell, how it
+// signs in.
+type awsProfile struct{ name, about string }
+
+// readProfiles reads the profiles of an AWS shared config file (config: "[default]" and
+// "[profile NAME]"; other sections such as "[sso-session X]" are not profiles, though a profile
+// may use one) or credentials file ("[NAME]").
+func readProfiles(r io.Reader, configFile bool) []awsProfile {
+	var out []awsProfile
+	current := -1 // index in out of the profile whose keys follow; -1 in any other section
+	sc := bufio.NewScanner(io.LimitReader(r, 1<<20))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if strings.HasPrefix(line, "[") {
+			current = -1
+			if name, ok := sectionProfile(line, configFile); ok {
+				out = append(out, awsProfile{name: name})
+				current = len(out) - 1
+			}
+			continue
+		}
+		key, value, ok := strings.Cut(line, "=")
+		if !ok || current < 0 || !configFile {
+			continue
+		}
+		key, value = strings.TrimSpace(key), strings.TrimSpace(value)
+		p := &out[current]
+		switch {
+		case key == "sso_session" && value != "":
+			p.about = "SSO session " + termsafe.String(value)
+		case key == "sso_start_url" && p.about == "":
+			p.about = "SSO"
+		case key == "role_arn" && p.about == "":
+			p.about = "role " + termsafe.String(value)
+		case key == "credential_process" && p.about == "":
+			p.about = "credential process"
+		}
+	}
+	return out
+}
+
+// sectionProfile returns the profile a section header line names, if it names one.
+func sectionProfile(line string, configFile bool) (string, bool) {
+	end := strings.IndexByte(line, ']')
+	if end < 0 {
+		return "", false
+	}
+	section := strings.TrimSpace(line[1:end])
+	name := section
+	if configFile && section != "default" {
+		kind, rest, ok := strings.Cut(section, " ")
+		if !ok || kind != "profile" {
+			return "", false
+		}
+		name = strings.TrimSpace(rest)
+	}
+	if name == "" || strings.ContainsAny(name, " \t") {
+		return "", false
+	}
+	return name, true
 }

@@ -8,37 +8,51 @@ import (
 	"testing"
 )
 
-func TestProfileNames(t *testing.T) {
+func TestReadProfiles(t *testing.T) {
 	tests := []struct {
 		name   string
 		file   string
 		config bool
-		want   []string
+		want   []string // "name" or "name: how it signs in"
 	}{
 		{"config file", "[default]\nregion=x\n[profile prod]\n[ profile  dev ]\n[sso-session corp]\n[services s]\n[plain]\n", true, []string{"default", "prod", "dev"}},
 		{"config spaces", "  [profile dev]  # comment\n", true, []string{"dev"}},
 		{"credentials file", "[default]\n[ci]\naws_access_key_id=x\n; [commented]\n", false, []string{"default", "ci"}},
-		{"SSO", "[profile dev]\nsso_session = corp\nsso_account_id = 111111111111\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n[profile legacy]\nsso_start_url = https://old.awsapps.com/start\n[sso-session  other ]\n", true, []string{"dev", "legacy"}},
-		{"credentials file sections are names as they are", "[profile x]\n[sso-session y]\n[z]\n", false, []string{"z"}},
+		{"SSO", "[profile dev]\nsso_session = corp\nsso_account_id = 111111111111\n[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n[profile legacy]\nsso_start_url = https://old.awsapps.com/start\n[sso-session  other ]\n", true,
+			[]string{"dev: SSO session corp", "legacy: SSO"}},
+		{"an sso-session's keys are not a profile's", "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\n[profile after]\nregion = x\n", true, []string{"after"}},
+		{"roles and processes", "[profile r]\nrole_arn = arn:aws:iam::111111111111:role/R\nsource_profile = default\n[profile p]\ncredential_process = /bin/creds\n[profile both]\nrole_arn=arn:aws:iam::1:role/x\nsso_session=s\n", true,
+			[]string{"r: role arn:aws:iam::111111111111:role/R", "p: credential process", "both: SSO session s"}},
+		{"a control character in a value is escaped", "[profile x]\nsso_session = a\x1bb\n", true, []string{`x: SSO session a\x1bb`}},
+		{"credentials file sections are names as they are", "[profile x]\n[sso-session y]\n[z]\nrole_arn = r\n", false, []string{"z"}},
 		{"broken lines", "[profile\n[]\n[profile ]\n[profile a b]\nkey=[x]\n", true, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := profileNames(strings.NewReader(tt.file), tt.config); !slices.Equal(got, tt.want) {
+			var got []string
+			for _, p := range readProfiles(strings.NewReader(tt.file), tt.config) {
+				if p.about != "" {
+					got = append(got, p.name+": "+p.about)
+				} else {
+					got = append(got, p.name)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
 				t.Errorf("got %q, want %q", got, tt.want)
 			}
 		})
 	}
 }
 
-func FuzzProfileNames(f *testing.F) {
-	f.Add("[default]\n[profile prod]\n[sso-session x]\n", true)
+func FuzzReadProfiles(f *testing.F) {
+	f.Add("[default]\n[profile prod]\nsso_session = corp\n[sso-session x]\n", true)
 	f.Add("[ci]\n[prod]\n", false)
 	f.Add("[profile \x00]\n[", true)
+	f.Add("[profile r]\nrole_arn = \t\x1b\n", true)
 	f.Fuzz(func(t *testing.T, file string, config bool) {
-		for _, name := range profileNames(strings.NewReader(file), config) {
-			if name == "" || strings.ContainsAny(name, " \t]\n") {
-				t.Fatalf("profile name %q", name)
+		for _, p := range readProfiles(strings.NewReader(file), config) {
+			if p.name == "" || strings.ContainsAny(p.name, " \t]\n") || strings.ContainsAny(p.about, "\t\n\r\x1b") {
+				t.Fatalf("profile %q", p)
 			}
 		}
 	})
@@ -64,7 +78,7 @@ func TestCompleteProfile(t *testing.T) {
 		if code != ExitOK || len(lines) == 0 {
 			t.Fatalf("%s: exit %d\n%s\n%s", cmd, code, out, errOut)
 		}
-		if got, want := lines[:len(lines)-1], []string{"ci", "default", "dev", "prod"}; !slices.Equal(got, want) {
+		if got, want := lines[:len(lines)-1], []string{"ci", "default", "dev\tSSO session corp", "prod\trole arn:aws:iam::111111111111:role/R"}; !slices.Equal(got, want) {
 			t.Errorf("%s --profile completes %q, want %q", cmd, got, want)
 		}
 		if lines[len(lines)-1] != ":4" { // ShellCompDirectiveNoFileComp
