@@ -188,6 +188,9 @@ func auditAccount(ctx context.Context, client IAM, account string, exact bool, l
 		slices.SortStableFunc(res.Findings, func(a, b setupkeys.Finding) int {
 			return cmp.Or(strings.Compare(a.User, b.User), cmp.Compare(a.KeySlot, b.KeySlot))
 		})
+	} else {
+		// The rows confirmed live come after the others: findings come in report order.
+		slices.SortStableFunc(res.Findings, func(a, b setupkeys.Finding) int { return cmp.Compare(a.ReportLine, b.ReportLine) })
 	}
 	if err != nil {
 		res.Err = err

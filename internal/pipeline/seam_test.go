@@ -142,6 +142,9 @@ func TestRuleRunsOncePerKey(t *testing.T) {
 				}) {
 					t.Errorf("exact findings not by user, then slot (the API lists them unsorted here): %v", gotFindings(t, res))
 				}
+				if tt.name == "live report" && !slices.IsSortedFunc(res.Findings, func(a, b setupkeys.Finding) int { return cmp.Compare(a.ReportLine, b.ReportLine) }) {
+					t.Errorf("live report findings not in report order (the confirmed rows come last from the source)")
+				}
 				// The live report names the passing keys it did not confirm without their IDs.
 				if got := gotFindings(t, res); tt.check && (!sameFindings(flaggedOnly(got), flaggedOnly(want)) || tt.name == "exact" && all && !sameFindings(got, want)) {
 					t.Errorf("findings %v, want %v", got, want)

@@ -114,7 +114,8 @@ func durationOr(d, def time.Duration) time.Duration {
 // for any user (IAM allows two keys).
 //
 // accountID is the caller's account (STS); when empty, the report's ARNs name it. Every row is
-// filed under it. On error, the rows before the error have been handed on.
+// filed under it. Rows come in report order, except that the rows with a key to confirm come
+// after the others (each row has its report line). On error, some rows have been handed on.
 func LiveReport(ctx context.Context, api ReportAPI, accountID string, opts LiveOptions, rows Rows) error {
 	rep, err := fetchReport(ctx, api, opts)
 	if err != nil {
@@ -137,7 +138,16 @@ func LiveReport(ctx context.Context, api ReportAPI, accountID string, opts LiveO
 				g.Format(time.RFC3339), setupkeys.FormatGap(age)))
 		}
 	}
-	run := startInOrder(ctx, opts.concurrency(), rows)
+	// Rows with nothing to confirm go on as they are read; the others wait for the report's end,
+	// so that the reader's buffers are gone while IAM answers (memory flat in the accounts audited
+	// at once), and are then confirmed, at most opts.Concurrency users at once, and handed on in
+	// report order. Their report lines say where they were.
+	type toCheck struct {
+		user  setupkeys.User
+		again bool
+		wants []keycheck.Want
+	}
+	var later []toCheck
 	named := "" // the account the report's ARNs name
 	err = readRows(rd, liveReportName, func(u setupkeys.User, again bool) error {
 		if named == "" && u.AccountID != "" {
@@ -150,15 +160,25 @@ func LiveReport(ctx context.Context, api ReportAPI, accountID string, opts LiveO
 			}
 		}
 		u.AccountID = accountID
-		wants := toConfirm(u, opts.Rule)
-		if len(wants) == 0 {
-			return run.add(u, again, nil)
+		if wants := toConfirm(u, opts.Rule); len(wants) > 0 {
+			later = append(later, toCheck{user: u, again: again, wants: wants})
+			return nil
 		}
-		return run.add(u, again, func(ctx context.Context) (setupkeys.User, []string, error) {
-			return confirm(ctx, api, u, wants, opts)
-		})
+		return rows.User(u, again)
 	}, rows.Warn)
-	return run.finish(err)
+	if err != nil {
+		return err
+	}
+	run := startInOrder(ctx, opts.concurrency(), rows)
+	for _, c := range later {
+		err := run.add(c.user, c.again, func(ctx context.Context) (setupkeys.User, []string, error) {
+			return confirm(ctx, api, c.user, c.wants, opts)
+		})
+		if err != nil {
+			return run.finish(err)
+		}
+	}
+	return run.finish(nil)
 }
 
 // liveReportName names a live account's credential report in messages.
