@@ -224,7 +224,7 @@ func finishRun(streams IOStreams, sum *remediate.Summary, err error) error {
 		return err
 	}
 	if sum.Failed() {
-		return &exitError{code: ExitError, err: fmt.Errorf("%d keys failed; run again with the same journal to retry them", sum.Counts()[remediate.OutcomeFailed])}
+		return &exitError{code: ExitError, err: fmt.Errorf("%s failed; run again with the same journal to retry them", plural.Count(sum.Counts()[remediate.OutcomeFailed], "key"))}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/setupkeys/setupkeys"
 	"github.com/setupkeys/setupkeys/internal/events"
+	"github.com/setupkeys/setupkeys/internal/plural"
 	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
@@ -75,7 +76,7 @@ func addSinceReport(ctx context.Context, flags SinceReportFlags, src SourceFlags
 	added := 0
 	for _, r := range results {
 		if r.AccountID != session.Account {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("--since-report: %d user(s) of account %s in the logs are not this account's: left out", r.Users, r.AccountID))
+			res.Warnings = append(res.Warnings, fmt.Sprintf("--since-report: %s of account %s in the logs %s not this account's: left out", plural.Count(r.Users, "user"), r.AccountID, plural.Choose(r.Users, "is", "are")))
 			continue
 		}
 		res.Warnings = append(res.Warnings, r.Warnings...)
@@ -93,7 +94,7 @@ func addSinceReport(ctx context.Context, flags SinceReportFlags, src SourceFlags
 			res.Findings = append(res.Findings, f)
 		}
 	}
-	res.Warnings = append(res.Warnings, fmt.Sprintf("--since-report: %d key(s) created after the report judged from CloudTrail", added))
+	res.Warnings = append(res.Warnings, fmt.Sprintf("--since-report: %s created after the report judged from CloudTrail", plural.Count(added, "key")))
 	return nil
 }
 

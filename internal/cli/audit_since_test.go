@@ -77,7 +77,7 @@ func TestSinceReportAddsBlindSpotKeys(t *testing.T) {
 	if n := len(audit.Accounts[0].Findings); n != 2 {
 		t.Errorf("%d findings after a second pass, want 2", n)
 	}
-	if !strings.Contains(strings.Join(audit.Accounts[0].Warnings, "\n"), "2 key(s) created after the report") {
+	if !strings.Contains(strings.Join(audit.Accounts[0].Warnings, "\n"), "2 keys created after the report") {
 		t.Errorf("warnings %v", audit.Accounts[0].Warnings)
 	}
 }
