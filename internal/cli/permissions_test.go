@@ -112,6 +112,13 @@ func TestCheckPermissionsOrgWithFake(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "Nothing is denied in 2 accounts.") {
 		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
 	}
+	// Each account within --account-timeout: past it the account could not be checked, exit 1.
+	code, out, errOut = runCLI(t, "", "check-permissions", "--accounts", fine+","+limited, "--role-name", "Auditor", "--account-timeout", "1ns", "--quiet")
+	if rows := permissionRows(out); code != ExitError || !strings.Contains(errOut, "2 could not be checked") ||
+		!strings.HasPrefix(rows[fine+" -"], "error - ") || !strings.HasPrefix(rows[limited+" -"], "error - ") ||
+		!strings.HasPrefix(rows[fine+" sts:AssumeRole"], "unknown none no call through") {
+		t.Errorf("--account-timeout: exit %d\n%s\n%s", code, out, errOut)
+	}
 	// --accounts alone lists nothing: no Organizations row.
 	code, out, errOut = runCLI(t, "", "check-permissions", "--accounts", fine, "--role-name", "Auditor", "--remediation", "--quiet")
 	if code != ExitOK || strings.Contains(out, "organizations:") || !strings.Contains(permissionRows(out)[fine+" iam:DeleteAccessKey"], "allowed") {

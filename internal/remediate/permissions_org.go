@@ -108,9 +108,24 @@ func checkAccount(ctx context.Context, account, callerAccount string, reach Reac
 		if assumeRoleFailed(err) {
 			return assumeFailure(principal, err)
 		}
-		perms = append([]Permission{{Action: "sts:AssumeRole", Decision: DecisionAllowed, Method: MethodDryCall, Detail: "assumed " + principal}}, perms...)
+		assume := Permission{Action: "sts:AssumeRole", Decision: DecisionUnknown, Method: MethodNone, Detail: "no call through " + principal + " was answered"}
+		if anyDecided(perms) {
+			assume = Permission{Action: "sts:AssumeRole", Decision: DecisionAllowed, Method: MethodDryCall, Detail: "assumed " + principal}
+		}
+		perms = append([]Permission{assume}, perms...)
 	}
 	return perms, err
+}
+
+// anyDecided reports whether AWS decided any of perms, which proves the credentials they were
+// checked with worked.
+func anyDecided(perms []Permission) bool {
+	for _, p := range perms {
+		if p.Decision != DecisionUnknown && p.Method != MethodNone {
+			return true
+		}
+	}
+	return false
 }
 
 // assumeFailure is the outcome of an account whose role could not be assumed: a refusal is a
