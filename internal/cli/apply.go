@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -75,7 +76,9 @@ func NewCmdApply(f *Factory, runF func(context.Context, *ApplyOptions) error) *c
 Right before acting on a key it re-runs the rule on live facts with the plan's window (the key
 is the user's, still Active, never used, made within the window of the user's creation, and the
 user still has a console password) and skips it, with the reason, if the rule does not flag it
-now; if nothing can be acted on it exits 1. --plan-digest refuses a plan file whose SHA-256 is
+now. A key the plan does not describe (another user's, or a key or user created at another time
+than the plan says: an edited plan) is refused, and a key whose check fails is failed: either
+exits 1, as does a run where nothing can be acted on. --plan-digest refuses a plan file whose SHA-256 is
 not the one given (exit 2), so exactly the approved file is applied. Every action is written to the journal before and after it is
 made (synced to disk), so a run that was interrupted can be run again with the same journal and
 picks up where it stopped; setupkeys rollback re-activates what the journal deactivated.
@@ -223,8 +226,18 @@ func finishRun(streams IOStreams, sum *remediate.Summary, err error) error {
 	if err != nil {
 		return err
 	}
+	// A key that could not be verified or acted on is exit 1 even when others were done: one
+	// whose check or call failed, and one the plan does not describe (refused). Skipped keys
+	// (changed since the plan) are not.
+	var problems []string
 	if sum.Failed() {
-		return &exitError{code: ExitError, err: fmt.Errorf("%s failed; run again with the same journal to retry them", plural.Count(sum.Counts()[remediate.OutcomeFailed], "key"))}
+		problems = append(problems, fmt.Sprintf("%s failed; run again with the same journal to retry them", plural.Count(sum.Counts()[remediate.OutcomeFailed]+sum.Counts()[remediate.OutcomeUnknown], "key")))
+	}
+	if n := sum.Refused(); n > 0 {
+		problems = append(problems, fmt.Sprintf("%s refused: the plan does not describe them (edited, or made for another account); make a new plan", plural.Count(n, "key")))
+	}
+	if len(problems) > 0 {
+		return &exitError{code: ExitError, err: errors.New(strings.Join(problems, "; "))}
 	}
 	return nil
 }

@@ -143,7 +143,7 @@ func writeSummary(w io.Writer, s *remediate.Summary) {
 func writeCounts(w io.Writer, s *remediate.Summary) {
 	c := s.Counts()
 	var parts []string
-	for _, o := range []remediate.Outcome{remediate.OutcomeDeactivated, remediate.OutcomeDeleted, remediate.OutcomeReactivated, remediate.OutcomeSkipped, remediate.OutcomeNotRestorable, remediate.OutcomeFailed} {
+	for _, o := range []remediate.Outcome{remediate.OutcomeDeactivated, remediate.OutcomeDeleted, remediate.OutcomeReactivated, remediate.OutcomeSkipped, remediate.OutcomeRefused, remediate.OutcomeNotRestorable, remediate.OutcomeFailed, remediate.OutcomeUnknown} {
 		if c[o] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c[o], o))
 		}

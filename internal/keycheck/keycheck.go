@@ -64,6 +64,11 @@ type Request struct {
 	// UserCreated is the user's creation time when the caller has one it trusts (a credential
 	// report); zero means ask IAM (GetUser).
 	UserCreated time.Time
+	// ExpectedUserCreated is the user's creation time a plan recorded: never used in place of
+	// GetUser's (no file decides the setup window), but compared with it to the second; a user
+	// created at another time is not the one the plan describes (CauseUserCreatedDiffers).
+	// Zero: nothing to compare.
+	ExpectedUserCreated time.Time
 	// Line is the user's report line, carried into Result.User for findings.
 	Line int
 	Keys []Want
@@ -124,6 +129,8 @@ const (
 	CauseCreatedDiffers Cause = "created-differs"
 	CauseInactive       Cause = "inactive"
 	CauseNoPassword     Cause = "no-password"
+	// CauseUserCreatedDiffers: the user was created at another time than Request.ExpectedUserCreated.
+	CauseUserCreatedDiffers Cause = "user-created-differs"
 	// CauseUnchecked: a fact the rule needs was not read (only when Decide is handed partial
 	// facts; Check never does that).
 	CauseUnchecked Cause = "unchecked"
@@ -442,6 +449,9 @@ func ready(req Request, f Facts, w Want, lk LiveKey, opts rule.Options) Decision
 		d.Cause, d.Reason = CauseNoPassword, "the user has no console password now, so the rule does not apply"
 	case created.IsZero():
 		d.Cause, d.Reason = CauseUnchecked, "the user's creation time was not read"
+	case !req.ExpectedUserCreated.IsZero() && !sameSecond(created, req.ExpectedUserCreated):
+		d.Cause, d.Reason = CauseUserCreatedDiffers, fmt.Sprintf("the user was created at %s, not at the expected %s",
+			created.UTC().Format(time.RFC3339), req.ExpectedUserCreated.UTC().Format(time.RFC3339))
 	case k.Created.IsZero():
 		d.Cause, d.Reason = CauseUnchecked, "the key has no creation time"
 	case rule.CreatedAtSetup(created, k.Created, window) && !lk.LastUsedKnown:

@@ -189,6 +189,27 @@ func TestDecide(t *testing.T) {
 			want:  []string{"1:AKIA1=fail"},
 		},
 		{
+			name: "plan entry: the user's creation matches the plan's, to the second",
+			req: func() Request {
+				r := planned(Want{Slot: 1, ID: "AKIA1", Created: sec})
+				r.ExpectedUserCreated = userAt.Add(400 * time.Millisecond)
+				return r
+			}(),
+			facts: Facts{Keys: []LiveKey{live("AKIA1", sec, "Active")}, PasswordKnown: true, Password: true, UserCreated: userAt},
+			want:  []string{"1:AKIA1=fail"},
+		},
+		{
+			name: "plan entry: a user created at another time than the plan's is not the plan's user",
+			req: func() Request {
+				r := planned(Want{Slot: 1, ID: "AKIA1", Created: sec})
+				r.ExpectedUserCreated = userAt.Add(-time.Hour)
+				return r
+			}(),
+			facts:      Facts{Keys: []LiveKey{live("AKIA1", sec, "Active")}, PasswordKnown: true, Password: true, UserCreated: userAt},
+			want:       []string{"1:AKIA1!user-created-differs"},
+			wantReason: []string{"the user was created at 2024-03-01T10:00:00Z, not at the expected 2024-03-01T09:00:00Z"},
+		},
+		{
 			name:       "plan entry: key made outside the window of the user's creation passes",
 			req:        planned(Want{Slot: 1, ID: "AKIA1", Created: userAt.Add(3 * time.Hour)}),
 			facts:      Facts{Keys: []LiveKey{unread(live("AKIA1", userAt.Add(3*time.Hour), "Active"))}, PasswordKnown: true, Password: true, UserCreated: userAt},

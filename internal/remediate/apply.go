@@ -72,6 +72,11 @@ const (
 	// OutcomeSkipped: a precondition no longer held (gone, already inactive, used since the
 	// plan); nothing was done.
 	OutcomeSkipped Outcome = "skipped"
+	// OutcomeRefused: the plan entry does not describe the live key: the key is another
+	// user's, or the key or its user was created at another time than the plan says. These
+	// facts cannot change after a plan is made, so the plan was edited or made for another
+	// account; nothing was done, and the run exits non-zero.
+	OutcomeRefused Outcome = "refused"
 	// OutcomeFailed: the check or the call failed (IAM answered with an error, or the key
 	// could not be verified); a re-run with the same journal tries again.
 	OutcomeFailed Outcome = "failed"
@@ -120,12 +125,15 @@ func (s *Summary) Failed() bool {
 	return false
 }
 
+// Refused counts the keys refused because the plan does not describe them (OutcomeRefused).
+func (s *Summary) Refused() int { return s.Counts()[OutcomeRefused] }
+
 // NothingApplied reports whether a run had keys and acted on none of them, now or in an earlier
-// run: every key was skipped or failed. A plan whose every key the rule no longer flags (stale, or
-// edited) changes nothing; apply says so with a non-zero exit.
+// run: every key was skipped, refused or failed. A plan whose every key the rule no longer flags
+// (stale, or edited) changes nothing; apply says so with a non-zero exit.
 func (s *Summary) NothingApplied() bool {
 	for _, r := range s.Results {
-		if r.Outcome != OutcomeSkipped && r.Outcome != OutcomeFailed {
+		if r.Outcome != OutcomeSkipped && r.Outcome != OutcomeFailed && r.Outcome != OutcomeRefused {
 			return false
 		}
 	}
@@ -371,8 +379,8 @@ func (a *applier) one(ctx context.Context, k PlannedKey) (KeyResult, error) {
 			return r, nil
 		}
 	}
-	if why := a.precondition(ctx, client, k, cur); why != "" {
-		return a.finish(k, PhaseSkipped, OutcomeSkipped, why)
+	if outcome, why := a.precondition(k, cur); why != "" {
+		return a.finish(k, PhaseSkipped, outcome, why)
 	}
 	// From the intent to the outcome's entry, a first signal waits: the call is carried out
 	// or times out, and what happened is journalled.
@@ -419,42 +427,44 @@ func targetState(action Action) string {
 	return "Inactive"
 }
 
-// precondition is the key check's verdict on the key right before acting: it returns why the
-// key must be left alone, or "". The rule is re-run on live facts with the plan's window: the
-// user still has a console password, the key is still Active (or Inactive by this journal's
-// deactivation, for a delete), made within the window of the user's creation (GetUser) and never
-// used. A key the plan names for another user, or made at another time, is not it.
-func (a *applier) precondition(_ context.Context, _ IAM, k PlannedKey, cur keyState) string {
+// precondition is the key check's verdict on the key right before acting: why the key must be
+// left alone and how (OutcomeSkipped or OutcomeRefused), or "". The rule is re-run on live facts
+// with the plan's window: the user still has a console password, the key is still Active (or
+// Inactive by this journal's deactivation, for a delete), made within the window of the user's
+// creation (GetUser) and never used. What may change after a plan (a password removed, a key
+// used, deactivated or deleted since, a user deleted) skips the key; a key of another user, a
+// key or a user created at another time than the plan says is not the plan's key: refused.
+func (a *applier) precondition(k PlannedKey, cur keyState) (Outcome, string) {
 	d := cur.decision
 	switch d.Cause {
 	case "":
+	case keycheck.CauseOtherUser, keycheck.CauseCreatedDiffers, keycheck.CauseUserCreatedDiffers:
+		return OutcomeRefused, "the plan does not describe this key (edited, or made for another account): " + d.Reason
 	case keycheck.CauseInactive:
 		if a.opts.Action == ActionDelete && cur.status == keyStatusInactive {
-			return "the key is already Inactive and this journal did not deactivate it; not deleting a key someone else turned off"
+			return OutcomeSkipped, "the key is already Inactive and this journal did not deactivate it; not deleting a key someone else turned off"
 		}
-		return fmt.Sprintf("the key is already %s", cur.status)
-	case keycheck.CauseCreatedDiffers:
-		return fmt.Sprintf("the key's create date %s differs from the plan's %s", cur.created.UTC().Format(time.RFC3339), k.Preconditions.CreateDate.UTC().Format(time.RFC3339))
+		return OutcomeSkipped, fmt.Sprintf("the key is already %s", cur.status)
 	case keycheck.CauseNoPassword:
-		return "the user has no console password now, so the rule does not flag the key"
+		return OutcomeSkipped, "the user has no console password now, so the rule does not flag the key"
 	default:
-		return d.Reason
+		return OutcomeSkipped, d.Reason
 	}
 	switch v := d.Verdict; {
 	case v.Status == setupkeys.StatusFail:
-		return ""
+		return "", ""
 	case v.Status == setupkeys.StatusReview && a.plan.IncludeReview:
-		return ""
+		return "", ""
 	case v.Status == setupkeys.StatusReview:
-		return "the rule makes the key a review finding and the plan does not include review findings"
+		return OutcomeSkipped, "the rule makes the key a review finding and the plan does not include review findings"
 	case !d.Key.LastUsed.IsZero():
 		when := d.Key.LastUsed.UTC().Format(time.RFC3339)
 		if svc := d.Key.LastUsedService; svc != "" {
-			return fmt.Sprintf("the key has been used since the plan (last used %s with %s)", when, svc)
+			return OutcomeSkipped, fmt.Sprintf("the key has been used since the plan (last used %s with %s)", when, svc)
 		}
-		return fmt.Sprintf("the key has been used since the plan (last used %s)", when)
+		return OutcomeSkipped, fmt.Sprintf("the key has been used since the plan (last used %s)", when)
 	}
-	return "the rule does not flag the key now: " + d.Reason
+	return OutcomeSkipped, "the rule does not flag the key now: " + d.Reason
 }
 
 // keyState is a key as ListAccessKeys shows it now, and for apply the key check's decision.
@@ -488,7 +498,7 @@ func findKey(ctx context.Context, c IAM, user, id string) (keyState, error) {
 // needs. A key this journal deactivated is judged as it was (deleting what apply deactivated).
 func (a *applier) checkKey(ctx context.Context, c IAM, k PlannedKey) (keyState, error) {
 	_, ours := a.j.deactivated(a.plan.ID, k.KeyID())
-	req := keycheck.Request{AccountID: k.AccountID, User: k.User, ARN: k.ARN, Keys: []keycheck.Want{{
+	req := keycheck.Request{AccountID: k.AccountID, User: k.User, ARN: k.ARN, ExpectedUserCreated: k.Preconditions.UserCreated, Keys: []keycheck.Want{{
 		Slot: k.KeySlot, ID: k.KeyID(), Created: k.Preconditions.CreateDate,
 		DeactivatedByCaller: ours && a.opts.Action == ActionDelete,
 	}}}

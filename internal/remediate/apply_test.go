@@ -155,16 +155,17 @@ func TestApplySkipsWhatChanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, "outcomes", outcomes(sum), []string{"u1:skipped", "u2:skipped", "u3:skipped", "u4:skipped", "u5:skipped"})
+	check(t, "outcomes", outcomes(sum), []string{"u1:skipped", "u2:skipped", "u3:skipped", "u4:refused", "u5:skipped"})
 	wantWhy := []string{"used since the plan (last used 2025-05-01T12:01:00Z with s3)", "already Inactive", "the key no longer exists", "create date 2024-03-01T10:00:05Z differs", "the user no longer exists"}
 	for i, r := range sum.Results {
 		if !strings.Contains(r.Reason, wantWhy[i]) {
 			t.Errorf("%s: reason %q, want %q", r.User, r.Reason, wantWhy[i])
 		}
 	}
-	if sum.Failed() || len(w.iam.writeLog()) != 0 {
-		t.Errorf("failed %v, writes %v", sum.Failed(), w.iam.writeLog())
+	if sum.Failed() || sum.Refused() != 1 || len(w.iam.writeLog()) != 0 {
+		t.Errorf("failed %v, refused %d, writes %v", sum.Failed(), sum.Refused(), w.iam.writeLog())
 	}
+	// The journal records that nothing was done to each, the refused key included.
 	check(t, "journal", journalLines(t, w.journal), []string{"deactivate skipped u1", "deactivate skipped u2", "deactivate skipped u3", "deactivate skipped u4", "deactivate skipped u5"})
 }
 

@@ -182,6 +182,11 @@ type Preconditions struct {
 	// NeverUsed is always true: a key with a last-used date is not planned, and a key used
 	// since the plan is skipped.
 	NeverUsed bool `json:"never_used"`
+	// UserCreated is the user's creation time the finding showed. Apply never judges with it
+	// (GetUser's decides the window) but compares it to the second: a user created at another
+	// time is not the one the plan describes, and its key is refused. Absent in plans made
+	// before it was recorded: nothing to compare.
+	UserCreated time.Time `json:"user_created,omitzero"`
 }
 
 // Listed is a finding a plan shows but does not act on.
@@ -305,9 +310,10 @@ func (p *Plan) add(f setupkeys.Finding) error {
 			AccessKeyID: copyString(f.AccessKeyID),
 			Status:      f.Status,
 			Preconditions: Preconditions{
-				Status:     keyStatusActive,
-				CreateDate: f.KeyCreated.UTC(),
-				NeverUsed:  true,
+				Status:      keyStatusActive,
+				CreateDate:  f.KeyCreated.UTC(),
+				NeverUsed:   true,
+				UserCreated: f.UserCreated.UTC(),
 			},
 		})
 	case f.Status == setupkeys.StatusReview:

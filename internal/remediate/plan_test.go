@@ -59,7 +59,7 @@ func TestNewPlan(t *testing.T) {
 	if p.FormatVersion != FormatVersion || p.Window != "10m0s" || p.AccountID != acct || !p.CreatedAt.Equal(planNow) || !p.Resolved || !strings.HasPrefix(p.ID, "plan-") {
 		t.Errorf("plan header = %+v", p)
 	}
-	if len(p.Actions) != 1 || p.Actions[0].KeyID() != "AKIAALICE00000000001" || p.Actions[0].Preconditions != (Preconditions{Status: "Active", CreateDate: t0, NeverUsed: true}) {
+	if len(p.Actions) != 1 || p.Actions[0].KeyID() != "AKIAALICE00000000001" || p.Actions[0].Preconditions != (Preconditions{Status: "Active", CreateDate: t0, NeverUsed: true, UserCreated: t0}) {
 		t.Errorf("actions = %+v", p.Actions)
 	}
 	if len(p.Listed) != 2 || p.Listed[0].User != "rita" || !strings.HasPrefix(p.Listed[0].Why, "review") || p.Listed[1].Why != "suppressed: break glass" || p.Listed[1].Suppression == nil {

@@ -27,8 +27,11 @@ func TestApplyRejudgesEachKey(t *testing.T) {
 			wantWhy: "the user has no console password now, so the rule does not flag the key",
 		},
 		{
-			name:    "the key was made long after the user (an edited plan, or a window too wide)",
-			change:  func(w *world) { w.iam.person("u1", func(p *fakePerson) { p.created = t0.Add(-3 * time.Hour) }) },
+			name: "the key was made long after the user (a window too wide when planned)",
+			change: func(w *world) {
+				w.iam.person("u1", func(p *fakePerson) { p.created = t0.Add(-3 * time.Hour) })
+				w.plan.Actions[0].Preconditions.UserCreated = t0.Add(-3 * time.Hour)
+			},
 			want:    "u1:skipped",
 			wantWhy: "the rule does not flag the key now: key created 3h0m0s after the user, outside the 10m0s setup window",
 		},
@@ -36,6 +39,7 @@ func TestApplyRejudgesEachKey(t *testing.T) {
 			name: "the plan's own window decides",
 			change: func(w *world) {
 				w.iam.person("u1", func(p *fakePerson) { p.created = t0.Add(-3 * time.Hour) })
+				w.plan.Actions[0].Preconditions.UserCreated = t0.Add(-3 * time.Hour)
 				w.plan.Window = "4h0m0s"
 			},
 			want: "u1:deactivated",
@@ -44,6 +48,7 @@ func TestApplyRejudgesEachKey(t *testing.T) {
 			name: "a format 1 plan is judged with the default window",
 			change: func(w *world) {
 				w.iam.person("u1", func(p *fakePerson) { p.created = t0.Add(-3 * time.Hour) })
+				w.plan.Actions[0].Preconditions.UserCreated = time.Time{} // not recorded then
 				w.plan.FormatVersion, w.plan.Window = FormatVersion1, ""
 			},
 			want:    "u1:skipped",
@@ -56,14 +61,81 @@ func TestApplyRejudgesEachKey(t *testing.T) {
 				id := "AKIAMALLORY000000001"
 				w.plan.Actions[0].AccessKeyID = &id
 			},
-			want:    "u1:skipped",
-			wantWhy: "the key belongs to user mallory, not u1",
+			want:    "u1:refused",
+			wantWhy: "the plan does not describe this key (edited, or made for another account): the key belongs to user mallory, not u1",
 		},
 		{
-			name:    "the user was deleted and made again after the plan",
+			name: "the plan's create date of the key was edited",
+			change: func(w *world) {
+				w.plan.Actions[0].Preconditions.CreateDate = t0.Add(-time.Minute)
+			},
+			want:    "u1:refused",
+			wantWhy: "the plan does not describe this key (edited, or made for another account): the key's create date 2024-03-01T10:00:00Z differs from the expected 2024-03-01T09:59:00Z",
+		},
+		{
+			name:    "the plan's user creation is not the live user's (an edited plan)",
 			change:  func(w *world) { w.iam.person("u1", func(p *fakePerson) { p.created = planNow }) },
+			want:    "u1:refused",
+			wantWhy: "the plan does not describe this key (edited, or made for another account): the user was created at",
+		},
+		{
+			name: "a plan without the user's creation: the rule on GetUser's decides",
+			change: func(w *world) {
+				w.iam.person("u1", func(p *fakePerson) { p.created = planNow })
+				w.plan.Actions[0].Preconditions.UserCreated = time.Time{}
+			},
 			want:    "u1:skipped",
 			wantWhy: "before the user, outside the 10m0s setup window",
+		},
+		{
+			name:    "the key was used since the plan",
+			change:  func(w *world) { w.iam.use(key(1), planNow.Add(time.Hour)) },
+			want:    "u1:skipped",
+			wantWhy: "the key has been used since the plan",
+		},
+		{
+			name:    "the key was deactivated since the plan",
+			change:  func(w *world) { w.iam.mu.Lock(); _, k := w.iam.key(key(1)); k.status = "Inactive"; w.iam.mu.Unlock() },
+			want:    "u1:skipped",
+			wantWhy: "the key is already Inactive",
+		},
+		{
+			name:    "the key was deleted since the plan",
+			change:  func(w *world) { w.iam.mu.Lock(); w.iam.users["u1"] = w.iam.users["u1"][:1]; w.iam.mu.Unlock() },
+			want:    "u1:skipped",
+			wantWhy: "the key no longer exists",
+		},
+		{
+			name:    "the user was deleted since the plan",
+			change:  func(w *world) { w.iam.mu.Lock(); delete(w.iam.users, "u1"); w.iam.mu.Unlock() },
+			want:    "u1:skipped",
+			wantWhy: "the user no longer exists",
+		},
+		{
+			name: "GetAccessKeyLastUsed keeps failing: not verified, failed",
+			change: func(w *world) {
+				w.iam.before = func(op, _ string) error {
+					if op == "GetAccessKeyLastUsed" {
+						return apiErr("ServiceFailure")
+					}
+					return nil
+				}
+			},
+			want:    "u1:failed",
+			wantWhy: "cannot check the key: user u1: iam GetAccessKeyLastUsed",
+		},
+		{
+			name: "ListAccessKeys keeps failing: not verified, failed",
+			change: func(w *world) {
+				w.iam.before = func(op, _ string) error {
+					if op == "ListAccessKeys" {
+						return apiErr("AccessDenied")
+					}
+					return nil
+				}
+			},
+			want:    "u1:failed",
+			wantWhy: "cannot check the key: user u1: iam ListAccessKeys",
 		},
 		{
 			name: "a review key in a plan without include_review",
@@ -75,6 +147,7 @@ func TestApplyRejudgesEachKey(t *testing.T) {
 				w.iam.people["u1"].created = old
 				w.iam.mu.Unlock()
 				w.plan.Actions[0].Preconditions.CreateDate = old
+				w.plan.Actions[0].Preconditions.UserCreated = old
 			},
 			want:    "u1:skipped",
 			wantWhy: "the rule makes the key a review finding and the plan does not include review findings",
@@ -94,12 +167,17 @@ func TestApplyRejudgesEachKey(t *testing.T) {
 			if r := sum.Results[0]; !strings.Contains(r.Reason, tt.wantWhy) {
 				t.Errorf("reason %q, want %q", r.Reason, tt.wantWhy)
 			}
-			skipped := strings.HasSuffix(tt.want, "skipped")
-			if sum.NothingApplied() != skipped {
+			done := strings.HasSuffix(tt.want, ":deactivated")
+			if sum.NothingApplied() == done {
 				t.Errorf("NothingApplied = %v with %v", sum.NothingApplied(), outcomes(sum))
 			}
-			if skipped && len(w.iam.writeLog()) != 0 {
-				t.Errorf("a skipped key was written to: %v", w.iam.writeLog())
+			if !done && len(w.iam.writeLog()) != 0 {
+				t.Errorf("a key not acted on was written to: %v", w.iam.writeLog())
+			}
+			// Refused and failed keys make the run fail; skipped ones do not.
+			unverified := strings.HasSuffix(tt.want, ":refused") || strings.HasSuffix(tt.want, ":failed")
+			if got := sum.Failed() || sum.Refused() > 0; got != unverified {
+				t.Errorf("failed or refused = %v with %v", got, outcomes(sum))
 			}
 		})
 	}
