@@ -35,6 +35,8 @@ type RollbackOptions struct {
 	// IncludeRecovered re-activates keys whose deactivation was only recovered after an
 	// interrupted apply too (setupkeys may not have deactivated them).
 	IncludeRecovered bool
+	// LegacyJournal allows a journal of format 1 (unchained, not tamper-evident).
+	LegacyJournal bool
 }
 
 // NewCmdRollback builds `setupkeys rollback`. runF replaces the run in tests of flag parsing.
@@ -55,6 +57,10 @@ deactivated it: rollback skips such keys and says so, unless --include-recovered
 
 A journal can record several plans (apply --journal with the same file): rollback then needs
 --plan-id to pick one, and lists the plan IDs it found when it is missing.
+
+A journal of format 1 (written by a setupkeys from before journals were chained) cannot be proven
+untampered: rollback refuses it (exit 2) unless --legacy-journal, and then re-activates only the
+keys it records as deactivated (done), with a warning.
 
 Without --yes it lists the keys and asks you to type the account ID; without a terminal it
 refuses. A journal of a multi-account plan is rolled back with the credentials of the account
@@ -83,18 +89,32 @@ that made the plan, reaching each account through the role (--role-name, --role-
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do not ask for confirmation (needed without a terminal)")
 	cmd.Flags().StringVar(&opts.PlanID, "plan-id", "", "roll back only plan `ID` of a journal that records several")
 	cmd.Flags().BoolVar(&opts.IncludeRecovered, "include-recovered", false, "also re-activate keys an interrupted apply found already inactive (setupkeys may not have deactivated them)")
+	cmd.Flags().BoolVar(&opts.LegacyJournal, "legacy-journal", false, "roll back a journal of format 1 (not tamper-evident): only keys it records as deactivated (done)")
 	return cmd
 }
 
 func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 	entries, err := remediate.ReadJournal(opts.JournalPath)
+	var format1 *remediate.Format1Error
+	format1Journal := errors.As(err, &format1)
+	switch {
+	case format1Journal && !opts.LegacyJournal:
+		return BadInput(fmt.Errorf("%w; roll it back with --legacy-journal to re-activate only the keys it records as deactivated (done)", err))
+	case format1Journal:
+		fmt.Fprintf(opts.IO.ErrOut, "warning: %s: nothing proves it was not edited by hand; only the keys it records as deactivated (done) are re-activated\n", err)
+		entries, err = remediate.ReadFormat1Journal(opts.JournalPath)
+	}
 	if err != nil {
 		return BadInput(err)
 	}
 	if len(entries) == 0 {
 		return BadInput(fmt.Errorf("%s: the journal is empty: nothing was applied with it", opts.JournalPath))
 	}
-	cands, err := pickPlan(opts.JournalPath, remediate.Candidates(entries, ""), opts.PlanID)
+	all := remediate.Candidates(entries, "")
+	if format1Journal {
+		all = remediate.DoneOnly(all)
+	}
+	cands, err := pickPlan(opts.JournalPath, all, opts.PlanID)
 	if err != nil {
 		return err
 	}
@@ -135,6 +155,7 @@ func rollbackRun(ctx context.Context, opts *RollbackOptions) error {
 		CallerAccount:    caller.Account,
 		PlanID:           opts.PlanID,
 		IncludeRecovered: opts.IncludeRecovered,
+		Format1:          format1Journal,
 		OnResult:         progressLine(opts.IO.ErrOut, multi),
 		CallTimeout:      opts.AWS.CallTimeout,
 		Now:              opts.Now,

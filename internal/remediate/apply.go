@@ -217,7 +217,11 @@ func Apply(ctx context.Context, p *Plan, opts Options) (*Summary, error) {
 	if now == nil {
 		now = time.Now
 	}
-	j, err := openJournal(opts.JournalPath, now)
+	j, err := openJournal(opts.JournalPath, now, false)
+	var f1 *Format1Error
+	if errors.As(err, &f1) {
+		return nil, fmt.Errorf("%w; start a new journal with --journal NEW", err)
+	}
 	if err != nil {
 		return nil, err
 	}

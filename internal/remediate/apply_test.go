@@ -252,7 +252,7 @@ func TestApplyRefusals(t *testing.T) {
 
 func TestApplyJournalBusy(t *testing.T) {
 	w := newWorld(t, 1)
-	j, err := openJournal(w.journal, time.Now)
+	j, err := openJournal(w.journal, time.Now, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -118,6 +118,9 @@ type journal struct {
 	pending map[journalKey]bool
 	// notes say what opening did to the file (a torn last line cut), for the person.
 	notes []string
+	// format1: the file is a journal of format 1 (unchained), opened for a rollback that asked
+	// for it; entries are appended in that format.
+	format1 bool
 }
 
 // openJournal opens and locks the journal at path and reads what it holds. It never destroys
@@ -127,8 +130,9 @@ type journal struct {
 // that lacks only its newline is kept (the newline is added); only a torn last line, a write
 // that never completed, is cut, and a note says so. A torn entry was never synced, so nothing
 // was done on its strength (an intent is synced before the call; a torn outcome leaves the
-// intent open, which a re-run re-verifies).
-func openJournal(path string, now func() time.Time) (*journal, error) {
+// intent open, which a re-run re-verifies). A journal of format 1 is a *Format1Error unless
+// format1 allows it (a rollback asked for it).
+func openJournal(path string, now func() time.Time, format1 bool) (*journal, error) {
 	if path == "" {
 		return nil, errors.New("no journal path given")
 	}
@@ -154,6 +158,11 @@ func openJournal(path string, now func() time.Time) (*journal, error) {
 		return nil, err
 	}
 	parsed, err := parseJournal(data, path)
+	var f1 *Format1Error
+	if errors.As(err, &f1) && format1 {
+		parsed, err = parseJournalFormat1(data, path)
+		j.format1 = true
+	}
 	if err != nil {
 		j.close()
 		return nil, err
@@ -287,6 +296,9 @@ func parseJournal(data []byte, name string) (parsedJournal, error) {
 				out.tornAt = off
 				return out, nil
 			}
+			if len(out.entries) == 0 && isFormat1Entry(name, line, raw) {
+				return parsedJournal{}, &Format1Error{Path: name}
+			}
 			if len(out.entries) == 0 {
 				return parsedJournal{}, fmt.Errorf("%w: %s is not a setupkeys journal (%v); refusing to use it, nothing was changed", ErrBadJournal, termsafe.String(name), unwrapPlace(err))
 			}
@@ -330,22 +342,28 @@ func decodeEntry(name string, line int, raw []byte) (Entry, error) {
 	if err := strictjson.UnmarshalAt(name, line, raw, &e); err != nil {
 		return e, fmt.Errorf("%w: %w", ErrBadJournal, err)
 	}
+	return e, checkEntryFields(name, line, e)
+}
+
+// checkEntryFields checks that a decoded entry, of either format, is whole and names an action
+// and a phase Apply and Rollback know.
+func checkEntryFields(name string, line int, e Entry) error {
 	if e.Time.IsZero() || e.PlanID == "" || e.AccountID == "" || e.User == "" || e.AccessKeyID == "" || e.Action == "" || e.Phase == "" || e.Run == "" {
-		return e, journalDamage(name, line, "not a setupkeys journal entry")
+		return journalDamage(name, line, "not a setupkeys journal entry")
 	}
 	// Apply and Rollback act on these values only; any other is damage or a newer format,
 	// and reading past it would drop what it recorded (a deactivation never rolled back).
 	switch e.Action {
 	case ActionDeactivate, ActionDelete, ActionReactivate:
 	default:
-		return e, journalDamage(name, line, fmt.Sprintf("unknown action %s", termsafe.Quote(string(e.Action))))
+		return journalDamage(name, line, fmt.Sprintf("unknown action %s", termsafe.Quote(string(e.Action))))
 	}
 	switch e.Phase {
 	case PhaseIntent, PhaseDone, PhaseFailed, PhaseSkipped, PhaseUnknown:
 	default:
-		return e, journalDamage(name, line, fmt.Sprintf("unknown phase %s", termsafe.Quote(string(e.Phase))))
+		return journalDamage(name, line, fmt.Sprintf("unknown phase %s", termsafe.Quote(string(e.Phase))))
 	}
-	return e, nil
+	return nil
 }
 
 // journalState follows the entries as they are read, to check each against what came before.
@@ -415,8 +433,19 @@ func (s *journalState) check(name string, line int, e Entry, prev string) error 
 
 // ReadJournal reads and verifies every complete entry of the journal at path without locking
 // it or changing it; a torn last line is ignored. A symbolic link, a file that is not regular
-// or over MaxJournalSize, and a journal whose chain is broken are refused (ErrBadJournal).
+// or over MaxJournalSize, and a journal whose chain is broken are refused (ErrBadJournal); a
+// journal of format 1 is a *Format1Error (read it with ReadFormat1Journal).
 func ReadJournal(path string) ([]Entry, error) {
+	data, err := readJournalFile(path)
+	if err != nil {
+		return nil, err
+	}
+	parsed, err := parseJournal(data, path)
+	return parsed.entries, err
+}
+
+// readJournalFile reads the journal at path whole, without following a link.
+func readJournalFile(path string) ([]byte, error) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 		return nil, fmt.Errorf("%w: %s is a symbolic link: refusing to follow it (give the journal's real path)", ErrBadJournal, termsafe.String(path))
 	}
@@ -431,12 +460,7 @@ func ReadJournal(path string) ([]Entry, error) {
 	if err := checkRegular(f, path); err != nil {
 		return nil, err
 	}
-	data, err := readJournalData(f, path)
-	if err != nil {
-		return nil, err
-	}
-	parsed, err := parseJournal(data, path)
-	return parsed.entries, err
+	return readJournalData(f, path)
 }
 
 func (j *journal) add(e Entry) {
@@ -485,6 +509,9 @@ func (j *journal) outcomeOpen(k journalKey) bool { return j.pending[k] }
 
 // append writes one entry as one line in one write, chained to the line before, then syncs it.
 func (j *journal) append(e Entry) error {
+	if j.format1 {
+		return j.appendFormat1(e)
+	}
 	e.Seq = len(j.entries) + 1
 	e.Prev = j.prev
 	e.Time = j.now().UTC()

@@ -44,6 +44,10 @@ type RollbackOptions struct {
 	Now            func() time.Time
 	// CallTimeout bounds the re-activation call once sent (see Options.CallTimeout).
 	CallTimeout time.Duration
+	// Format1 allows a journal of format 1 (unchained, from an older setupkeys; see
+	// Format1Error), which nothing proves untampered: only keys it records as deactivated
+	// (done) are re-activated, and the rollback's own entries are appended in format 1.
+	Format1 bool
 }
 
 // RollbackCandidate is a key a journal deactivated, with what the journal says became of it.
@@ -170,12 +174,19 @@ func Rollback(ctx context.Context, opts RollbackOptions) (*Summary, error) {
 	if opts.VerifyDelay <= 0 {
 		opts.VerifyDelay = time.Second
 	}
-	j, err := openJournal(opts.JournalPath, now)
+	j, err := openJournal(opts.JournalPath, now, opts.Format1)
+	var f1 *Format1Error
+	if errors.As(err, &f1) {
+		return nil, fmt.Errorf("%w; roll it back with --legacy-journal, which re-activates only the keys it records as deactivated (done), trusting a file that cannot be proven untampered", err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer j.close()
 	cands := Candidates(j.entries, opts.PlanID)
+	if j.format1 {
+		cands = DoneOnly(cands)
+	}
 	if err := CheckRollbackAccounts(cands, opts.CallerAccount); err != nil {
 		return nil, fmt.Errorf("journal %s: %w", opts.JournalPath, err)
 	}
