@@ -22,6 +22,25 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte(cliJSON(header + "\n" + aliceRow + "\n")))
 	f.Add([]byte(base64.StdEncoding.EncodeToString([]byte(header + "\n" + aliceRow + "\n"))))
 	f.Add([]byte("\ufeff" + strings.ReplaceAll(header+"\n"+aliceRow, "\n", "\r\n")))
+	// The limit cases: names with control characters, NUL, invalid UTF-8 or a BOM mid-file,
+	// fields after the last column, bare-CR line ends, a long line, and in the CLI's JSON a
+	// repeated or case-variant Content (a second Content must not hide the first).
+	for _, row := range []string{
+		strings.Replace(aliceRow, "alice,", "al\x1b[2Jice,", 1),
+		strings.Replace(aliceRow, "alice,", "al\x00ice,", 1),
+		strings.Replace(aliceRow, "alice,", "al\xffice,", 1),
+		strings.Replace(aliceRow, "alice,", "\ufeffalice,", 1),
+		strings.Replace(aliceRow, "alice,", "al\u202eice,", 1),
+		aliceRow + ",extra",
+		strings.Replace(aliceRow, "alice,", strings.Repeat("a", 70000)+",", 1),
+	} {
+		f.Add([]byte(header + "\n" + row + "\n"))
+	}
+	f.Add([]byte(header + "\r" + aliceRow + "\r"))
+	f.Add([]byte(header + "\n" + aliceRow + "\n\ufeff" + aliceRow + "\n"))
+	twice := strings.Replace(cliJSON(header+"\n"+aliceRow+"\n"), `"ReportFormat"`, `"Content": "`+base64.StdEncoding.EncodeToString([]byte(header+"\n"))+`", "ReportFormat"`, 1)
+	f.Add([]byte(twice))
+	f.Add([]byte(strings.Replace(cliJSON(header+"\n"+aliceRow+"\n"), `"Content"`, `"content"`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rd, err := NewReader(bytes.NewReader(data), "fuzz.csv")
 		if err != nil {

@@ -20,6 +20,26 @@ import (
 // writes the same bytes. Seeds live in testdata/fuzz/FuzzReadPlan.
 func FuzzReadPlan(f *testing.F) {
 	const name = "fuzz-plan.json"
+	// The limit cases of strict reading, on a plan as NewPlan writes it (the over-size case,
+	// MaxPlanSize, is TestReadPlanLimits's: a 64 MiB seed would slow every run).
+	seed, err := NewPlan([]setupkeys.Finding{mkFinding("alice", "AKIAALICE00000000001", 1, setupkeys.StatusFail, t0)}, acct, liveSrc, false, 0, planNow)
+	if err != nil {
+		f.Fatal(err)
+	}
+	var plan bytes.Buffer
+	if err := seed.Write(&plan); err != nil {
+		f.Fatal(err)
+	}
+	good := plan.Bytes()
+	f.Add(good)
+	f.Add(append([]byte("\ufeff"), good...))
+	f.Add(bytes.Replace(good, []byte(`"user": "alice",`), []byte(`"user": "alice", "user": "mallory",`), 1))
+	f.Add(bytes.Replace(good, []byte(`"user": "alice"`), []byte(`"User": "alice"`), 1))
+	f.Add(bytes.Replace(good, []byte(`"user": "alice"`), []byte(`"user": "al\u001b[2Jice"`), 1))
+	f.Add(bytes.Replace(good, []byte(`"user": "alice"`), []byte("\"user\": \"al\xffice\""), 1))
+	f.Add(bytes.Replace(good, []byte(`"user": "alice"`), []byte(`"user": "al\u0000ice"`), 1))
+	f.Add(bytes.Replace(good, []byte(`"user": "alice"`), []byte(`"user": "`+strings.Repeat("a", 70000)+`"`), 1))
+	f.Add(append(bytes.Clone(good), []byte("{}")...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ReadPlan(bytes.NewReader(data), name)
 		if err != nil {
@@ -134,6 +154,16 @@ func normalizePlan(p *Plan) {
 // rely on. Seeds live in testdata/fuzz/FuzzReadJournal (journals written by real runs).
 func FuzzReadJournal(f *testing.F) {
 	dir := f.TempDir()
+	chained := chainedJournal(f, dir)
+	f.Add(chained)
+	f.Add(chained[:len(chained)-1])                              // a complete last line without its newline
+	f.Add(chained[:len(chained)-30])                             // a torn last line
+	f.Add(append([]byte("\ufeff"), chained...))                  // a byte order mark
+	f.Add(bytes.ReplaceAll(chained, []byte("\n"), []byte("\r"))) // bare CR line ends
+	f.Add(bytes.Replace(chained, []byte(`"phase":"done"`), []byte(`"phase":"done","phase":"intent"`), 1))
+	f.Add(bytes.Replace(chained, []byte(`"phase":"done"`), []byte(`"Phase":"done"`), 1))
+	f.Add(bytes.Replace(chained, []byte(`"user":"u1"`), []byte(`"user":"u\u001b[2J\u0000"`), 1))
+	f.Add(append(bytes.Clone(chained), append([]byte(`{"seq":3,"prev":"`), bytes.Repeat([]byte("x"), maxJournalLine+1)...)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := writeTemp(t, dir, data)
 		defer os.Remove(path)
@@ -254,4 +284,106 @@ func assertOneLineNaming(t *testing.T, err error, name string) {
 	if strings.ContainsAny(msg, "\n\r") {
 		t.Fatalf("error is not one line: %q", msg)
 	}
+}
+
+// FuzzReadFormat1Journal: any bytes either read as a journal (of format 1, or chained) or fail
+// with ErrBadJournal in one line naming the file; never a panic. What a format 1 journal gives is
+// one entry per complete line (a complete last line without its newline included, a torn one
+// not), each with what Rollback relies on and no phase format 1 did not have. Seeds: the format 1
+// journals of real runs in testdata/fuzz/FuzzReadFormat1Journal and the fixture.
+func FuzzReadFormat1Journal(f *testing.F) {
+	fixture, err := os.ReadFile("testdata/journal-format1.jsonl")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(fixture)
+	f.Add(fixture[:len(fixture)-1])                                                                       // a complete last line without its newline
+	f.Add(fixture[:len(fixture)-40])                                                                      // a torn last line
+	f.Add(append([]byte("\ufeff"), fixture...))                                                           // a byte order mark
+	f.Add(bytes.Replace(fixture, []byte(`"phase":"done"`), []byte(`"phase":"done","phase":"intent"`), 1)) // a duplicate key
+	f.Add(bytes.Replace(fixture, []byte(`"user":"setup-0"`), []byte(`"user":"setup-\u001b[2J"`), 1))
+	f.Add(append(bytes.Clone(fixture), append([]byte(`{"time":"`), bytes.Repeat([]byte("x"), maxJournalLine+1)...)...)) // an oversize line
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := writeTemp(t, dir, data)
+		defer os.Remove(path)
+		entries, err := ReadFormat1Journal(path)
+		if err != nil {
+			if entries != nil {
+				t.Fatal("both entries and an error")
+			}
+			if !errors.Is(err, ErrBadJournal) {
+				t.Fatalf("error is not ErrBadJournal: %v", err)
+			}
+			assertOneLineNaming(t, err, path)
+			return
+		}
+		lines := completeLines(data)
+		if tail := data[len(bytes.Join(lines, nil)):]; len(tail) > 0 && len(entries) == len(lines)+1 {
+			lines = append(lines, tail)
+		}
+		if len(entries) != len(lines) {
+			t.Fatalf("%d entries from %d lines", len(entries), len(lines))
+		}
+		chained := len(entries) > 0 && entries[0].Seq == 1
+		for i, e := range entries {
+			if !json.Valid(lines[i]) {
+				t.Fatalf("entry %d read from a line that is not exactly one JSON value: %q", i, lines[i])
+			}
+			checkEntry(t, i, e)
+			if !chained && (e.Seq != 0 || e.Sum != "" || e.Phase == PhaseUnknown) {
+				t.Fatalf("format 1 entry %d with what format 1 did not have: %+v", i, e)
+			}
+		}
+		for _, c := range DoneOnly(Candidates(entries, "")) {
+			if c.Unsettled || c.PlanID == "" || c.AccessKeyID == "" {
+				t.Fatalf("rollback candidate of a format 1 journal without a recorded done: %+v", c)
+			}
+		}
+	})
+}
+
+// chainedJournal is a journal of three chained entries as Apply writes them: an intent and its
+// done, then an intent whose outcome was never written.
+func chainedJournal(f *testing.F, dir string) []byte {
+	path := dir + "/seed.jsonl"
+	j, err := openJournal(path, func() time.Time { return time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC) }, false)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer j.close()
+	for _, e := range []Entry{
+		{PlanID: "plan-0a588d54e8bb61ad", PlanDigest: "sha256:" + strings.Repeat("ab", 32), AccountID: "111111111111", Action: ActionDeactivate, Phase: PhaseIntent, User: "u1", AccessKeyID: "AKIAKEY0000000000001"},
+		{PlanID: "plan-0a588d54e8bb61ad", PlanDigest: "sha256:" + strings.Repeat("ab", 32), AccountID: "111111111111", Action: ActionDeactivate, Phase: PhaseDone, User: "u1", AccessKeyID: "AKIAKEY0000000000001"},
+		{PlanID: "plan-0a588d54e8bb61ad", PlanDigest: "sha256:" + strings.Repeat("ab", 32), AccountID: "111111111111", Action: ActionDeactivate, Phase: PhaseIntent, User: "u2", AccessKeyID: "AKIAKEY0000000000002"},
+	} {
+		if err := j.append(e); err != nil {
+			f.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	return data
+}
+
+// FuzzParseDigest: --plan-digest gives sha256: and 64 lower-case hex digits, or an error.
+func FuzzParseDigest(f *testing.F) {
+	hex := strings.Repeat("0123456789abcdef", 4)
+	for _, s := range []string{"sha256:" + hex, hex, strings.ToUpper(hex), " sha256:" + hex + "\n", "sha256:", "md5:" + hex, hex + "0", "sha256:" + hex + "\x1b[2J", "\ufeffsha256:" + hex} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDigest(s)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\x00\x1b\r\n") {
+				t.Fatalf("message with a control character: %q", err)
+			}
+			return
+		}
+		if len(d) != len("sha256:")+64 || !strings.HasPrefix(d, "sha256:") || strings.Trim(d[7:], "0123456789abcdef") != "" {
+			t.Fatalf("%q gave %q", s, d)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -299,5 +300,24 @@ func TestReadPlanJSONErrorsSayWhere(t *testing.T) {
 				t.Errorf("err = %v\nwant %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// spaces is an endless reader of white space, a JSON reader's filler.
+type spaces struct{}
+
+func (spaces) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return len(p), nil
+}
+
+// A plan over MaxPlanSize is refused as too large, in one line naming the file, not misread as
+// truncated.
+func TestReadPlanLimits(t *testing.T) {
+	_, err := ReadPlan(io.LimitReader(spaces{}, MaxPlanSize+1), "huge.json")
+	if !errors.Is(err, ErrBadPlan) || !strings.Contains(err.Error(), "huge.json: larger than the 64 MiB limit: refused unread") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -138,6 +138,8 @@ func FuzzUnmarshal(f *testing.F) {
 		`{"name":"a","count":2,"when":"2024-01-02T03:04:05Z","maybe":null,"items":[{"user":"bob"}]}`,
 		`{"name":"a","name":"b"}`, `{"Name":1}`, "{\"name\":\"\x1b\"}", `{"items":[{"user":"a","user":"b"}]}`,
 		"{\"name\":\"\xff\"}", `{"count":1e400}`, `[]`, `{"ptr":null}`, "",
+		"\ufeff{\"name\":\"a\"}", "{\"name\":\"a\u0000\"}", `{"name":"a\u0000"}`, `{"name":"\ud800"}`,
+		`{"name":"` + strings.Repeat("a", 70000) + `"}`, `{"name":"a"} {"name":"b"}`, "{\"name\":\"a\"}\x00",
 	} {
 		f.Add([]byte(s))
 	}
