@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/setupkeys/setupkeys/internal/testenv/memiam"
 )
@@ -17,7 +19,11 @@ func TestLegacyJournal(t *testing.T) {
 	const acct = "111111111111"
 	fake := memiam.New()
 	fake.AddAccount(acct, "management")
-	seedSetupUsers(fake, acct, 4)
+	// The users and keys the fixture names, made at setup and never used.
+	created := fixedNow.Add(-300 * 24 * time.Hour)
+	for i := range 4 {
+		fake.AddUser(acct, memiam.User{Name: fmt.Sprintf("setup-%d", i), Created: created, Console: true, Keys: []memiam.Key{{ID: fmt.Sprintf("AKIASETUP%011d", i), Created: created.Add(time.Second)}}})
+	}
 	clients := memClients{fake, acct}
 	dir := t.TempDir()
 	plan := filepath.Join(dir, "plan.json")
