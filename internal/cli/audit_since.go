@@ -61,7 +61,7 @@ func addSinceReport(ctx context.Context, flags SinceReportFlags, src SourceFlags
 			return fmt.Errorf("--since-report: %w", err)
 		}
 	} else {
-		files, err := cloudTrailFiles(ctx, flags.CloudTrail, src.AWS)
+		files, err := cloudTrailFiles(ctx, flags.CloudTrail, func() (*Session, error) { return session, nil })
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	awssecurityhub "github.com/aws/aws-sdk-go-v2/service/securityhub"
 
 	"github.com/setupkeys/setupkeys/internal/events"
@@ -50,6 +51,8 @@ type Session struct {
 	// CloudTrail returns the client that looks up the caller's IAM events (us-east-1, where
 	// IAM's events are delivered).
 	CloudTrail func() events.LookupAPI
+	// S3 returns the client that reads CloudTrail log files from a bucket.
+	S3 func() events.S3API
 }
 
 // AuditClients are the audit pipeline's clients, reaching other accounts through role.
@@ -113,5 +116,9 @@ func NewSDKSession(cfg aws.Config, account, arn string) *Session {
 		return awssecurityhub.NewFromConfig(c), nil
 	}
 	s.CloudTrail = func() events.LookupAPI { return cloudtrail.NewFromConfig(cfg, iamEventsRegion) }
+	s.S3 = func() events.S3API {
+		// An emulator (an endpoint URL) serves buckets by path, not by host name.
+		return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = cfg.BaseEndpoint != nil })
+	}
 	return s
 }

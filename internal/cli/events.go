@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
 	"github.com/setupkeys/setupkeys"
@@ -22,8 +20,9 @@ import (
 
 // EventsOptions is everything `setupkeys events` needs.
 type EventsOptions struct {
-	IO  IOStreams
-	Now func() time.Time
+	IO      IOStreams
+	Now     func() time.Time
+	Clients AWSClients
 
 	AWS        AWSFlags
 	CloudTrail string
@@ -37,7 +36,7 @@ type EventsOptions struct {
 
 // NewCmdEvents builds `setupkeys events`. runF replaces the run in tests of flag parsing.
 func NewCmdEvents(f *Factory, runF func(context.Context, *EventsOptions) error) *cobra.Command {
-	opts := &EventsOptions{IO: f.IO, Now: f.Now}
+	opts := &EventsOptions{IO: f.IO, Now: f.Now, Clients: f.aws()}
 	cmd := &cobra.Command{
 		Use:   "events --cloudtrail PATH|s3://BUCKET/PREFIX",
 		Short: "Find setup keys in CloudTrail logs: keys created at a console user's setup and not deleted or deactivated since",
@@ -87,7 +86,16 @@ func isS3(path string) bool { return strings.HasPrefix(path, "s3://") }
 
 func eventsRun(ctx context.Context, opts *EventsOptions) error {
 	audit := setupkeys.Audit{StartedAt: opts.Now(), Window: opts.Window}
-	files, err := cloudTrailFiles(ctx, opts.CloudTrail, opts.AWS)
+	// One session for the run, made when first needed (an S3 prefix, --live).
+	var session *Session
+	connect := func() (*Session, error) {
+		var err error
+		if session == nil {
+			session, err = opts.Clients.Connect(ctx, opts.AWS)
+		}
+		return session, err
+	}
+	files, err := cloudTrailFiles(ctx, opts.CloudTrail, connect)
 	if err != nil {
 		return err
 	}
@@ -99,12 +107,12 @@ func eventsRun(ctx context.Context, opts *EventsOptions) error {
 	src := setupkeys.Source{Kind: setupkeys.SourceCloudTrail, File: opts.CloudTrail}
 	judge := events.JudgeOptions{Rule: rule.Options{Window: opts.Window}, KeepPassing: opts.All}
 	if opts.Live {
-		caller, err := loadAWS(ctx, opts.AWS)
+		session, err := connect()
 		if err != nil {
 			return err
 		}
-		audit.CallerAccount = caller.Account
-		audit.Accounts, err = events.Live(ctx, iam.NewFromConfig(caller.Config), caller.Account, tracker.Rows(), src, judge)
+		audit.CallerAccount = session.Account
+		audit.Accounts, err = events.Live(ctx, session.Self, session.Account, tracker.Rows(), src, judge)
 		if err != nil && len(audit.Accounts) == 0 {
 			return err
 		}
@@ -124,9 +132,9 @@ func eventsRun(ctx context.Context, opts *EventsOptions) error {
 	return auditExit(audit, opts.Strict)
 }
 
-// cloudTrailFiles lists the log files at path: local, or an S3 prefix read with the run's AWS
-// configuration.
-func cloudTrailFiles(ctx context.Context, path string, flags AWSFlags) ([]events.LogFile, error) {
+// cloudTrailFiles lists the log files at path: local, or an S3 prefix read through the session
+// connect gives (the Factory's AWS).
+func cloudTrailFiles(ctx context.Context, path string, connect func() (*Session, error)) ([]events.LogFile, error) {
 	if !isS3(path) {
 		files, err := events.LocalFiles(path)
 		var pe *fs.PathError
@@ -139,13 +147,11 @@ func cloudTrailFiles(ctx context.Context, path string, flags AWSFlags) ([]events
 	if err != nil {
 		return nil, BadInput(fmt.Errorf("--cloudtrail: %w", err))
 	}
-	caller, err := loadAWS(ctx, flags)
+	session, err := connect()
 	if err != nil {
 		return nil, err
 	}
-	// An emulator (an endpoint URL) serves buckets by path, not by host name.
-	client := s3.NewFromConfig(caller.Config, func(o *s3.Options) { o.UsePathStyle = caller.Config.BaseEndpoint != nil })
-	files, err := events.S3Files(ctx, client, bucket, prefix)
+	files, err := events.S3Files(ctx, session.S3(), bucket, prefix)
 	if errors.Is(err, events.ErrNoLogs) {
 		return nil, BadInput(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/setupkeys/setupkeys/internal/report"
+	"github.com/setupkeys/setupkeys/internal/testenv/memiam"
 	"github.com/setupkeys/setupkeys/internal/testenv/moto"
 	"github.com/setupkeys/setupkeys/internal/testenv/trailgen"
 )
@@ -223,5 +224,28 @@ func TestEventsLive(t *testing.T) {
 	sameStatuses(t, got, map[string]string{"alice " + aliceKey: "fail", "bob " + bobKey: "pass"})
 	if len(doc.Warnings) != 1 || !strings.Contains(doc.Warnings[0], "carol") {
 		t.Errorf("warnings %v, want one about carol's deleted key", doc.Warnings)
+	}
+}
+
+// events --live reaches IAM through the Factory's AWS, like every command: here the in-memory
+// IAM, with no AWS configuration at all.
+func TestEventsLiveThroughFactory(t *testing.T) {
+	const acct = trailgen.Account
+	fake := memiam.New()
+	fake.AddAccount(acct, "management")
+	created := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	const key = "AKIAALICEEVENTS00001"
+	fake.AddUser(acct, memiam.User{Name: "alice", Created: created, Console: true, Keys: []memiam.Key{{ID: key, Created: created.Add(time.Second)}}})
+	dir := t.TempDir()
+	records := []trailgen.Record{trailgen.CreateUser("alice", created), trailgen.CreateLoginProfile("alice", created), trailgen.CreateAccessKey("alice", key, created.Add(time.Second))}
+	if _, err := trailgen.WriteFile(dir, trailgen.ObjectKey(acct, time.Now(), "factory"), trailgen.Gzip(trailgen.Log(records...))); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLIWith(t, memClients{fake, acct}, false, "", "events", "--cloudtrail", dir, "--live", "--format", "csv")
+	if code != ExitFailed || !strings.Contains(out, key) || !strings.Contains(out, "fail") {
+		t.Errorf("events --live: exit %d, want 3 with alice's key failing\n%s\n%s", code, out, errOut)
+	}
+	if n := fake.Calls(acct, "ListAccessKeys"); n == 0 {
+		t.Error("the in-memory IAM was not asked")
 	}
 }
