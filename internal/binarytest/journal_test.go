@@ -3,6 +3,7 @@ package binarytest
 import (
 	"bytes"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -51,6 +52,22 @@ func keyStatus(t *testing.T, srv *moto.Server, user, id string) string {
 		}
 	}
 	return "gone"
+}
+
+// applyHeld starts apply of plan through a proxy that holds moto's answers to UpdateAccessKey
+// and returns once the first is held: IAM has deactivated the key, the process waits for the
+// answer.
+func applyHeld(t *testing.T, srv *moto.Server, env []string, plan string) (proxy *holdingProxy, cmd *exec.Cmd, wait func(time.Duration) result, journal string) {
+	t.Helper()
+	proxy = newHoldingProxy(t, srv.URL(), "UpdateAccessKey")
+	journal = filepath.Join(t.TempDir(), "journal.jsonl")
+	cmd, wait = start(t, append(env, "AWS_ENDPOINT_URL="+proxy.url), "apply", plan, "--yes", "--journal", journal)
+	select {
+	case <-proxy.held:
+	case <-time.After(60 * time.Second):
+		t.Fatal("no UpdateAccessKey reached the proxy")
+	}
+	return proxy, cmd, wait, journal
 }
 
 // A --journal path that is a symbolic link (to another file, or dangling) or another file that
@@ -116,14 +133,7 @@ func TestSignalDuringUpdateAccessKey(t *testing.T) {
 		t.Run(tt.sig.String(), func(t *testing.T) {
 			first, second := "sig-a-"+tt.sig.String(), "sig-b-"+tt.sig.String()
 			srv, env, plan, keys := setupKeys(t, first, second)
-			proxy := newHoldingProxy(t, srv.URL(), "UpdateAccessKey")
-			journal := filepath.Join(t.TempDir(), "journal.jsonl")
-			cmd, wait := start(t, append(env, "AWS_ENDPOINT_URL="+proxy.url), "apply", plan, "--yes", "--journal", journal)
-			select {
-			case <-proxy.held:
-			case <-time.After(60 * time.Second):
-				t.Fatal("no UpdateAccessKey reached the proxy")
-			}
+			proxy, cmd, wait, journal := applyHeld(t, srv, env, plan)
 			cmd.Process.Signal(tt.sig)
 			time.Sleep(500 * time.Millisecond) // the process must still be waiting for the answer
 			if err := cmd.Process.Signal(syscall.Signal(0)); err != nil {
@@ -170,14 +180,7 @@ func TestSignalDuringUpdateAccessKey(t *testing.T) {
 // did it) and restores it with --include-recovered.
 func TestKillDuringUpdateAccessKey(t *testing.T) {
 	srv, env, plan, keys := setupKeys(t, "kill-alice")
-	proxy := newHoldingProxy(t, srv.URL(), "UpdateAccessKey")
-	journal := filepath.Join(t.TempDir(), "journal.jsonl")
-	cmd, wait := start(t, append(env, "AWS_ENDPOINT_URL="+proxy.url), "apply", plan, "--yes", "--journal", journal)
-	select {
-	case <-proxy.held:
-	case <-time.After(60 * time.Second):
-		t.Fatal("no UpdateAccessKey reached the proxy")
-	}
+	_, cmd, wait, journal := applyHeld(t, srv, env, plan)
 	cmd.Process.Kill()
 	if r := wait(30 * time.Second); r.code != -1 {
 		t.Fatalf("exit %d after kill -9", r.code)

@@ -521,7 +521,17 @@ func (j *journal) append(e Entry) error {
 		return err
 	}
 	e.Sum = sum
-	b, err := json.Marshal(e)
+	if err := j.writeLine(e); err != nil {
+		return err
+	}
+	j.prev = e.Sum
+	j.add(e)
+	return nil
+}
+
+// writeLine writes v's JSON as one line in one write and syncs it.
+func (j *journal) writeLine(v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -531,8 +541,6 @@ func (j *journal) append(e Entry) error {
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal: syncing %s: %w", termsafe.String(j.path), err)
 	}
-	j.prev = e.Sum
-	j.add(e)
 	return nil
 }
 

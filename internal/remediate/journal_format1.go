@@ -2,7 +2,6 @@ package remediate
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -146,15 +145,8 @@ func DoneOnly(cands []RollbackCandidate) []RollbackCandidate {
 func (j *journal) appendFormat1(e Entry) error {
 	e.Time = j.now().UTC()
 	e.Run = j.run
-	b, err := json.Marshal(format1Of(e))
-	if err != nil {
+	if err := j.writeLine(format1Of(e)); err != nil {
 		return err
-	}
-	if _, err := j.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("journal: writing %s: %w", termsafe.String(j.path), err)
-	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("journal: syncing %s: %w", termsafe.String(j.path), err)
 	}
 	j.add(e)
 	return nil
