@@ -12,7 +12,7 @@ import (
 func TestTableFitsWithALongUserName(t *testing.T) {
 	name := strings.Repeat("a", 56) + "@corp.io"
 	report := filepath.Join(t.TempDir(), "report.csv")
-	writeFile(t, report, "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n"+
+	writeFile(t, report, reportHeader+
 		name+",arn:aws:iam::123456789012:user/"+name+",2024-07-30T21:53:09+00:00,true,N/A,2024-07-30T21:53:09+00:00,N/A,false,true,2024-07-30T21:53:13+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n")
 	r := runTTY(t, 80, cleanEnv(t), "", "audit", "--report", report)
 	if r.code != 3 {

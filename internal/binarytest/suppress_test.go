@@ -8,6 +8,9 @@ import (
 	"testing"
 )
 
+// reportHeader is a credential report's header line, for tests that write their own report.
+const reportHeader = "user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n"
+
 // A suppression file's YAML syntax error and every rule error name file:line:column, exit 2,
 // and nothing reaches stdout.
 func TestSuppressionErrorsArePlaced(t *testing.T) {
@@ -50,7 +53,7 @@ func TestSuppressionWarnings(t *testing.T) {
 	dir := t.TempDir()
 	report := filepath.Join(dir, "report.csv")
 	var b strings.Builder
-	b.WriteString("user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated\n")
+	b.WriteString(reportHeader)
 	for i := range 14 {
 		fmt.Fprintf(&b, "user%02d,arn:aws:iam::123456789012:user/user%02d,2024-07-30T21:53:09+00:00,true,N/A,2024-07-30T21:53:09+00:00,N/A,false,true,2024-07-30T21:53:13+00:00,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n", i, i)
 	}
