@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/plural"
 )
 
 // DefaultConcurrency is how many accounts are audited at once when RunOptions.Concurrency is 0.
@@ -193,7 +194,7 @@ func finish(a Account, r setupkeys.AccountResult, err error) setupkeys.AccountRe
 	if r.AccountID != "" && r.AccountID != a.ID {
 		// The credentials reached another account (a wrong role ARN template, a profile for
 		// the wrong account): what was found belongs to that account, not this one.
-		err = fmt.Errorf("the audit of %s read account %s instead; its %d findings are dropped", a.ID, r.AccountID, len(r.Findings))
+		err = fmt.Errorf("the audit of %s read account %s instead; dropping its %s", a.ID, r.AccountID, plural.Count(len(r.Findings), "finding"))
 		r.Findings, r.Users, r.Passed = nil, 0, 0
 	}
 	r.AccountID = a.ID

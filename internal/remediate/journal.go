@@ -391,7 +391,7 @@ func (s *journalState) check(name string, line int, e Entry, prev string) error 
 		return journalDamage(name, line, "the entry is not chained to the one before it (seq or prev does not match): a line was inserted, removed or appended by hand; refusing the journal")
 	}
 	if d, ok := s.digest[e.PlanID]; ok && d != e.PlanDigest {
-		return journalDamage(name, line, fmt.Sprintf("plan %s is recorded with another digest than on line(s) before; refusing the journal", termsafe.String(e.PlanID)))
+		return journalDamage(name, line, fmt.Sprintf("plan %s is recorded with another digest than on the lines before; refusing the journal", termsafe.String(e.PlanID)))
 	}
 	k := e.key()
 	switch e.Phase {

@@ -17,6 +17,7 @@ import (
 	"github.com/setupkeys/setupkeys/internal/credreport"
 	"github.com/setupkeys/setupkeys/internal/iamx"
 	"github.com/setupkeys/setupkeys/internal/keycheck"
+	"github.com/setupkeys/setupkeys/internal/plural"
 	"github.com/setupkeys/setupkeys/internal/rule"
 )
 
@@ -275,7 +276,7 @@ func confirm(ctx context.Context, api keycheck.API, u setupkeys.User, wants []ke
 		switch {
 		case d.Cause == keycheck.CauseUserGone:
 			if i == 0 {
-				warnings = append(warnings, fmt.Sprintf("user %s no longer exists (deleted since the credential report was made): %d flagged key(s) dropped", u.Name, len(wants)))
+				warnings = append(warnings, fmt.Sprintf("user %s no longer exists (deleted since the credential report was made): %s dropped", u.Name, plural.Count(len(wants), "flagged key")))
 			}
 		case d.Cause == keycheck.CauseNoPassword:
 			if !noPassword {

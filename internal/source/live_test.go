@@ -725,7 +725,7 @@ func TestLiveReportResolvesKeys(t *testing.T) {
 				a.addKey(u, userAt)
 			},
 			change:       func(a *fakeAccount) { a.deleteUser("alice") },
-			wantWarnings: []string{"user alice no longer exists (deleted since the credential report was made): 2 flagged key(s) dropped"},
+			wantWarnings: []string{"user alice no longer exists (deleted since the credential report was made): 2 flagged keys dropped"},
 			wantCalls:    map[string]int{ActionListAccessKeys: 1},
 		},
 		{
