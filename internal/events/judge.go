@@ -88,7 +88,7 @@ func CheckRow(ctx context.Context, api keycheck.API, row setupkeys.User, src set
 		case iamx.IsNoSuchEntity(err):
 			return nil, []string{fmt.Sprintf("user %s no longer exists", row.Name)}, nil
 		case err != nil:
-			return nil, nil, fmt.Errorf("user %s: iam GetUser: %w", row.Name, err)
+			return nil, nil, fmt.Errorf("user %s: %w", row.Name, iamx.CallError("GetUser", "", err))
 		case out.User == nil || out.User.CreateDate == nil:
 			return nil, nil, fmt.Errorf("user %s: iam GetUser: no CreateDate in the answer", row.Name)
 		}

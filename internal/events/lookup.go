@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudtrail"
 	cttypes "github.com/aws/aws-sdk-go-v2/service/cloudtrail/types"
+
+	"github.com/setupkeys/setupkeys/internal/awscall"
 )
 
 // LookupAPI is CloudTrail's LookupEvents.
@@ -35,7 +37,7 @@ func LookupIAM(ctx context.Context, api LookupAPI, since time.Time, fn func(Even
 	for page := 0; p.HasMorePages(); page++ {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return 0, fmt.Errorf("cloudtrail LookupEvents: %w", err)
+			return 0, awscall.Error("cloudtrail", "LookupEvents", "", err)
 		}
 		for i, e := range out.Events {
 			at := Position{File: fmt.Sprintf("LookupEvents page %d", page), Record: i}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/setupkeys/setupkeys/internal/awscall"
 )
 
 // S3API is what reading logs from S3 needs.
@@ -36,7 +38,7 @@ func S3Files(ctx context.Context, api S3API, bucket, prefix string) ([]LogFile, 
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("s3 ListObjectsV2 s3://%s/%s: %w", bucket, prefix, err)
+			return nil, awscall.Error("s3", "ListObjectsV2", "s3://"+bucket+"/"+prefix, err)
 		}
 		for _, o := range out.Contents {
 			key := aws.ToString(o.Key)
@@ -49,7 +51,7 @@ func S3Files(ctx context.Context, api S3API, bucket, prefix string) ([]LogFile, 
 				Open: func(ctx context.Context) (io.ReadCloser, error) {
 					out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 					if err != nil {
-						return nil, fmt.Errorf("s3 GetObject: %w", err)
+						return nil, awscall.Error("s3", "GetObject", "", err)
 					}
 					return out.Body, nil
 				},

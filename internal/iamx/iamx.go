@@ -5,12 +5,13 @@ package iamx
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/setupkeys/setupkeys/internal/awscall"
 )
 
 // ErrorCode is the AWS error code of err ("NoSuchEntity", "Throttling"), or "" when err is not an
@@ -24,19 +25,9 @@ func ErrorCode(err error) string {
 }
 
 // CallError names the IAM call op (about subject, "" when the call says it) that failed with err,
-// so that a message says the call once: the SDK's own errors already start "operation error IAM:
-// op", and get only the subject; any other error (a fake's, a context's) gets "iam op subject".
+// so that a message says the call once (awscall.Error).
 func CallError(op, subject string, err error) error {
-	var opErr *smithy.OperationError
-	switch {
-	case errors.As(err, &opErr) && subject == "":
-		return err
-	case errors.As(err, &opErr):
-		return fmt.Errorf("%s: %w", subject, err)
-	case subject == "":
-		return fmt.Errorf("iam %s: %w", op, err)
-	}
-	return fmt.Errorf("iam %s %s: %w", op, subject, err)
+	return awscall.Error("iam", op, subject, err)
 }
 
 // IsNoSuchEntity reports IAM's "the user (or key) does not exist".

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 	"golang.org/x/time/rate"
 
+	"github.com/setupkeys/setupkeys/internal/awscall"
 	"github.com/setupkeys/setupkeys/internal/report"
 )
 
@@ -199,7 +200,7 @@ func storedFindings(ctx context.Context, client API, limiter *rate.Limiter, acct
 	for pages.HasMorePages() {
 		page, err := withTimeout(ctx, limiter, func(ctx context.Context) (*securityhub.GetFindingsOutput, error) { return pages.NextPage(ctx) })
 		if err != nil {
-			return nil, fmt.Errorf("securityhub GetFindings: %w", err)
+			return nil, awscall.Error("securityhub", "GetFindings", "", err)
 		}
 		for _, f := range page.Findings {
 			if aws.ToString(f.ProductArn) == acct.ProductARN && aws.ToString(f.GeneratorId) == report.ASFFGeneratorID && aws.ToString(f.AwsAccountId) == acct.ID {
@@ -215,7 +216,7 @@ func importBatch(ctx context.Context, client API, limiter *rate.Limiter, batch [
 		return client.BatchImportFindings(ctx, &securityhub.BatchImportFindingsInput{Findings: batch})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("securityhub BatchImportFindings: %w", err)
+		return nil, awscall.Error("securityhub", "BatchImportFindings", "", err)
 	}
 	return out, nil
 }

@@ -25,6 +25,7 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/setupkeys/setupkeys"
+	"github.com/setupkeys/setupkeys/internal/awscall"
 	"github.com/setupkeys/setupkeys/internal/events"
 	"github.com/setupkeys/setupkeys/internal/iamx"
 	"github.com/setupkeys/setupkeys/internal/keycheck"
@@ -295,11 +296,11 @@ func (h *Handler) publish(ctx context.Context, eventID string, f setupkeys.Findi
 			TableName: aws.String(h.Config.DedupeTable),
 			Key:       map[string]ddbtypes.AttributeValue{"id": &ddbtypes.AttributeValueMemberS{Value: claim}},
 		}); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("dynamodb DeleteItem (giving back the claim): %w", rerr))
+			err = errors.Join(err, awscall.Error("dynamodb", "DeleteItem", "giving back the claim", rerr))
 		}
 		e.Outcome, e.Reason = "failed", err.Error()
 		h.journal(e)
-		return fmt.Errorf("sns Publish: %w", err)
+		return awscall.Error("sns", "Publish", "", err)
 	}
 	e.Outcome, e.Reason = "done", summary
 	h.journal(e)
@@ -321,7 +322,7 @@ func (h *Handler) claim(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("dynamodb PutItem %s: %w", h.Config.DedupeTable, err)
+		return false, awscall.Error("dynamodb", "PutItem", h.Config.DedupeTable, err)
 	}
 	return true, nil
 }
@@ -360,7 +361,7 @@ func (h *Handler) schedule(ctx context.Context, eventID string, f setupkeys.Find
 	case err != nil:
 		e.Outcome, e.Reason = "failed", err.Error()
 		h.journal(e)
-		return fmt.Errorf("scheduler CreateSchedule %s: %w", name, err)
+		return awscall.Error("scheduler", "CreateSchedule", name, err)
 	default:
 		e.Outcome = "done"
 	}

@@ -233,7 +233,7 @@ func TestHandleErrorsAndIgnores(t *testing.T) {
 		{"other IAM call", e.handler(Config{Action: ActionReport, TopicARN: e.topicARN}), trailgen.EventBridge(deleteUser), "", true},
 		{"not JSON", e.handler(Config{Action: ActionReport, TopicARN: e.topicARN}), []byte("{"), "payload", false},
 		{"other source", e.handler(Config{Action: ActionReport, TopicARN: e.topicARN}), []byte(`{"source":"aws.s3","detail-type":"Object Created","id":"x","detail":{}}`), "event pattern", false},
-		{"topic missing", e.handler(Config{Action: ActionReport, TopicARN: "arn:aws:sns:us-east-1:123456789012:nope"}), event, "sns Publish", false},
+		{"topic missing", e.handler(Config{Action: ActionReport, TopicARN: "arn:aws:sns:us-east-1:123456789012:nope"}), event, "operation error SNS: Publish", false},
 		{"bad recheck", e.handler(Config{Action: ActionDeactivate}), []byte(`{"setupkeys_recheck":{"user":"x"}}`), "required", false},
 	}
 	for _, tt := range tests {
