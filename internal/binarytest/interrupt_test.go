@@ -46,6 +46,26 @@ func start(t *testing.T, env []string, args ...string) (*exec.Cmd, func(within t
 	}
 }
 
+// waitForReader returns once the binary has opened fifo for reading, so it is up, its signal
+// handling set, and blocked on the read (a fixed sleep raced a loaded machine). The write end
+// stays open, never written, until the test ends.
+func waitForReader(t *testing.T, fifo string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// A non-blocking open for writing fails with ENXIO until a reader has the FIFO open.
+		fd, err := syscall.Open(fifo, syscall.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err == nil {
+			t.Cleanup(func() { syscall.Close(fd) })
+			return
+		}
+		if !errors.Is(err, syscall.ENXIO) || time.Now().After(deadline) {
+			t.Fatalf("the binary never opened %s for reading: %v", fifo, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // A report path that is a FIFO nobody writes blocks the read; Ctrl-C or SIGTERM still ends the
 // run, exit 130 or 143, saying how to resume.
 func TestSignalEndsABlockedRead(t *testing.T) {
@@ -59,7 +79,7 @@ func TestSignalEndsABlockedRead(t *testing.T) {
 				t.Fatal(err)
 			}
 			cmd, wait := start(t, cleanEnv(t), "audit", "--report", fifo)
-			time.Sleep(500 * time.Millisecond) // blocked opening the FIFO
+			waitForReader(t, fifo)
 			cmd.Process.Signal(tt.sig)
 			r := wait(15 * time.Second)
 			if r.code != tt.code || !strings.Contains(r.stderr, "interrupted: run the same command again to resume") {
@@ -76,7 +96,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd, wait := start(t, cleanEnv(t), "audit", "--report", fifo)
-	time.Sleep(500 * time.Millisecond)
+	waitForReader(t, fifo)
 	cmd.Process.Signal(syscall.SIGINT)
 	time.Sleep(100 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGINT)
