@@ -338,6 +338,10 @@ func (rd *Reader) wrapRead(err error) error {
 	if errors.As(err, &ce) {
 		return &Error{File: rd.name, Err: fmt.Errorf("not a credential report: neither CSV, JSON nor valid base64 (bad base64 at byte %d)", int64(ce))}
 	}
+	if rd.format == FormatBase64 && errors.Is(err, io.ErrUnexpectedEOF) {
+		// What is neither CSV nor JSON is read as base64; text that ends mid-group is not a report.
+		return &Error{File: rd.name, Err: errors.New("not a credential report: neither CSV, JSON nor complete base64")}
+	}
 	return &Error{File: rd.name, Err: fmt.Errorf("reading: %w", err)}
 }
 

@@ -170,6 +170,8 @@ func TestBadInput(t *testing.T) {
 		{"not a report at all", "hello world, this is not it\n", "not a credential report"},
 		{"base64 of something else", base64.StdEncoding.EncodeToString([]byte("name,age\nbob,3\n")), "report.csv:1: not a credential report: header lacks user"},
 		{"wrong base64", "dXNlcixhcm4*!!", "bad base64"},
+		{"one letter: base64 that ends mid-group", "x", "neither CSV, JSON nor complete base64"},
+		{"a word and a newline", "x\n", "neither CSV, JSON nor complete base64"},
 		{"truncated json", cliJSON(header)[:40], "truncated JSON"},
 		{"json without content", `{"ReportFormat":"text/csv"}`, "JSON has no Content field"},
 		{"json with two contents", `{"Content":"","Content":"dXNlcg=="}`, `report.csv:1:15: field "Content" appears twice in the same object`},
