@@ -273,8 +273,37 @@ const tornPrefix = `{"seq":`
 // openJournal) when it looks like the start of one; anything else is damage: an error that
 // names the line.
 func parseJournal(data []byte, name string) (parsedJournal, error) {
-	out := parsedJournal{tornAt: -1}
 	st := newJournalState()
+	prev := ""
+	out, err := parseLines(data, name, func(line int, raw []byte, last bool) (Entry, bool, error) {
+		e, err := decodeEntry(name, line, raw)
+		if err == nil {
+			err = st.check(name, line, e, prev)
+		}
+		switch {
+		case err == nil:
+			prev = e.Sum
+			return e, false, nil
+		case last && looksTorn(raw, tornPrefix):
+			return Entry{}, true, nil
+		case line == 1 && isFormat1Entry(name, line, raw):
+			return Entry{}, false, &Format1Error{Path: name}
+		case line == 1:
+			return Entry{}, false, fmt.Errorf("%w: %s is not a setupkeys journal (%v); refusing to use it, nothing was changed", ErrBadJournal, termsafe.String(name), unwrapPlace(err))
+		}
+		return Entry{}, false, err
+	})
+	if n := len(out.entries); n > 0 {
+		out.lastHash = out.entries[n-1].Sum
+	}
+	return out, err
+}
+
+// parseLines walks a journal's lines, of either format, for parse: it returns the line's entry,
+// or torn when the line is the torn write of one (a last line, lacking its newline), or the
+// damage. A line over maxJournalLine is damage before parse sees it.
+func parseLines(data []byte, name string, parse func(line int, raw []byte, last bool) (e Entry, torn bool, err error)) (parsedJournal, error) {
+	out := parsedJournal{tornAt: -1}
 	line := 0
 	for off := 0; off < len(data); {
 		line++
@@ -287,25 +316,15 @@ func parseJournal(data []byte, name string) (parsedJournal, error) {
 		if len(raw) > maxJournalLine {
 			return parsedJournal{}, journalDamage(name, line, fmt.Sprintf("line is longer than %s", strictjson.Size(maxJournalLine)))
 		}
-		e, err := decodeEntry(name, line, raw)
-		if err == nil {
-			err = st.check(name, line, e, out.lastHash)
-		}
+		e, torn, err := parse(line, raw, last)
 		if err != nil {
-			if last && looksTorn(raw) {
-				out.tornAt = off
-				return out, nil
-			}
-			if len(out.entries) == 0 && isFormat1Entry(name, line, raw) {
-				return parsedJournal{}, &Format1Error{Path: name}
-			}
-			if len(out.entries) == 0 {
-				return parsedJournal{}, fmt.Errorf("%w: %s is not a setupkeys journal (%v); refusing to use it, nothing was changed", ErrBadJournal, termsafe.String(name), unwrapPlace(err))
-			}
 			return parsedJournal{}, err
 		}
+		if torn {
+			out.tornAt = off
+			return out, nil
+		}
 		out.entries = append(out.entries, e)
-		out.lastHash = e.Sum
 		if last {
 			out.missingNewline = true
 			break
@@ -315,11 +334,13 @@ func parseJournal(data []byte, name string) (parsedJournal, error) {
 	return out, nil
 }
 
-func looksTorn(raw []byte) bool {
-	if len(raw) < len(tornPrefix) {
-		return strings.HasPrefix(tornPrefix, string(raw))
+// looksTorn reports whether raw is a prefix of an entry line starting with prefix, or starts
+// like one: what a write cut short leaves.
+func looksTorn(raw []byte, prefix string) bool {
+	if len(raw) < len(prefix) {
+		return strings.HasPrefix(prefix, string(raw))
 	}
-	return bytes.HasPrefix(raw, []byte(tornPrefix))
+	return bytes.HasPrefix(raw, []byte(prefix))
 }
 
 // unwrapPlace drops the ErrBadJournal prefix for a message that adds its own.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/setupkeys/setupkeys/internal/strictjson"
@@ -84,35 +83,13 @@ func isFormat1Entry(name string, line int, raw []byte) bool {
 // parseJournalFormat1 reads a format 1 journal: every line a strict format 1 entry, a torn last
 // line to cut, a complete last one without its newline kept. There is no chain to verify.
 func parseJournalFormat1(data []byte, name string) (parsedJournal, error) {
-	out := parsedJournal{tornAt: -1}
-	line := 0
-	for off := 0; off < len(data); {
-		line++
-		raw := data[off:]
-		nl := bytes.IndexByte(raw, '\n')
-		last := nl < 0
-		if !last {
-			raw = raw[:nl]
-		}
-		if len(raw) > maxJournalLine {
-			return parsedJournal{}, journalDamage(name, line, fmt.Sprintf("line is longer than %s", strictjson.Size(maxJournalLine)))
-		}
+	return parseLines(data, name, func(line int, raw []byte, last bool) (Entry, bool, error) {
 		e, err := decodeFormat1(name, line, raw)
-		if err != nil {
-			if last && (strings.HasPrefix(tornPrefixFormat1, string(raw)) || bytes.HasPrefix(raw, []byte(tornPrefixFormat1))) {
-				out.tornAt = off
-				return out, nil
-			}
-			return parsedJournal{}, err
+		if err != nil && last && looksTorn(raw, tornPrefixFormat1) {
+			return Entry{}, true, nil
 		}
-		out.entries = append(out.entries, e)
-		if last {
-			out.missingNewline = true
-			break
-		}
-		off += nl + 1
-	}
-	return out, nil
+		return e, false, err
+	})
 }
 
 // ReadFormat1Journal reads the journal of format 1 at path without locking or changing it; a
