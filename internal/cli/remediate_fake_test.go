@@ -1,12 +1,9 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"maps"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/setupkeys/setupkeys/internal/remediate"
 	"github.com/setupkeys/setupkeys/internal/testenv/memiam"
@@ -118,13 +115,5 @@ func TestCheckPermissions(t *testing.T) {
 // runCLITTY is runCLI with a person at the terminal typing stdin.
 func runCLITTY(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	f := &Factory{IO: IOStreams{In: strings.NewReader(stdin), Out: &out, ErrOut: &errOut, StdinIsTTY: true, StdoutIsTTY: true, StderrIsTTY: true}, Now: func() time.Time { return fixedNow }}
-	root := NewCmdRoot(f, "test")
-	root.SetArgs(args)
-	code, msg := ExitCode(root.ExecuteContext(context.Background()))
-	if msg != "" {
-		errOut.WriteString(msg + "\n")
-	}
-	return code, out.String(), errOut.String()
+	return runCLIWith(t, nil, true, stdin, args...)
 }
